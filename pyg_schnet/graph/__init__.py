@@ -1,0 +1,25 @@
+"""Graph construction: radius graphs of molecules and periodic structures."""
+from pyg_schnet.graph.build import build_graph
+from pyg_schnet.graph.periodic import complete_cell, periodic_radius_graph
+from pyg_schnet.graph.radius import radius_graph
+from pyg_schnet.graph.transforms import PeriodicRadiusGraph
+from pyg_schnet.graph.validation import (
+    MAX_Z,
+    MIN_DISTANCE,
+    check_cell,
+    check_distances,
+    check_structure,
+)
+
+__all__ = [
+    'MAX_Z',
+    'MIN_DISTANCE',
+    'PeriodicRadiusGraph',
+    'build_graph',
+    'check_cell',
+    'check_distances',
+    'check_structure',
+    'complete_cell',
+    'periodic_radius_graph',
+    'radius_graph',
+]

@@ -1,0 +1,294 @@
+"""The energy → forces/stress logic shared by every model."""
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data
+
+from pyg_schnet.graph import (
+    MAX_Z,
+    MIN_DISTANCE,
+    build_graph,
+    check_cell,
+    check_distances,
+    check_structure,
+)
+from pyg_schnet.nn import Atomwise
+
+ModelOutput = Union[Tensor, Tuple[Tensor, ...]]
+
+
+def edge_vectors(pos: Tensor, edge_index: Tensor, batch: Tensor,
+                 cell: Optional[Tensor] = None,
+                 cell_offsets: Optional[Tensor] = None) -> Tensor:
+    r"""Edge vectors :math:`\mathbf{r}_{ij} = \mathbf{p}_j - \mathbf{p}_i +
+    \mathbf{S}_{ij}\mathbf{C}_{b(i)}` in Å, shape :obj:`[E, 3]`."""
+    j, i = edge_index[0], edge_index[1]
+    vec = pos[j] - pos[i]
+    if cell is not None and cell_offsets is not None:
+        vec = vec + torch.einsum('ek,ekl->el', cell_offsets.to(pos.dtype),
+                                 cell[batch[i]])
+    return vec
+
+
+class AtomisticModel(torch.nn.Module):
+    r"""Base class of :class:`SchNet` and :class:`DTNN`: an energy
+    :math:`E = \sum_i y_i` from atom-wise contributions, with forces
+    :math:`\mathbf{F} = -\partial E / \partial \mathbf{r}` and stress
+    :math:`\boldsymbol{\sigma} = \frac{1}{V}\,\partial E / \partial
+    \boldsymbol{\varepsilon}` by automatic differentiation.
+
+    Subclasses define :meth:`representation` (atom features from atomic
+    numbers and the distance graph) and a :class:`~pyg_schnet.nn.Atomwise`
+    readout :obj:`self.readout`.
+
+    The per-atom reference energies :obj:`atomref` (eV, indexed by atomic
+    number) are a float64 buffer: when they are in use, per-atom
+    contributions are converted to float64 before the references are added
+    and summed, and energies are returned in float64 (QM9 total energies of
+    ~1e4 eV would lose meV in float32). The buffer stays float64 whatever
+    :meth:`to` does to the weights.
+    """
+    #: Two atoms closer than this (Å) raise a :class:`ValueError`.
+    min_distance: float = MIN_DISTANCE
+
+    readout: Atomwise
+
+    def __init__(self, cutoff: float, max_z: int = MAX_Z,
+                 atomref: Optional[Tensor] = None):
+        super().__init__()
+        if not cutoff > 0:
+            raise ValueError(f"'cutoff' must be positive (got {cutoff} Å)")
+        self.cutoff = float(cutoff)
+        self.max_z = int(max_z)
+        self.use_atomref = atomref is not None
+        self.register_buffer(
+            'atomref', torch.zeros(self.max_z + 1, dtype=torch.float64))
+        if atomref is not None:
+            self.set_atomref(atomref)
+        self._config: Dict[str, Any] = {}
+
+    # -- configuration ----------------------------------------------------
+    @property
+    def config(self) -> Dict[str, Any]:
+        r"""The constructor arguments (JSON-serialisable) that rebuild this
+        model; the weights, :obj:`atomref`, mean and std are in
+        :meth:`state_dict`."""
+        return {**self._config, 'use_atomref': self.use_atomref}
+
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> 'AtomisticModel':
+        r"""Rebuilds a model from :attr:`config` (weights not loaded)."""
+        config = dict(config)
+        use_atomref = config.pop('use_atomref', False)
+        model = cls(**config)
+        model.use_atomref = bool(use_atomref)
+        return model
+
+    def set_atomref(self, atomref: Tensor) -> None:
+        r"""Sets per-element reference energies (eV), a tensor of
+        :obj:`max_z + 1` values indexed by atomic number."""
+        atomref = torch.as_tensor(atomref, dtype=torch.float64).flatten()
+        if atomref.numel() != self.max_z + 1:
+            raise ValueError(f"'atomref' must have {self.max_z + 1} entries "
+                             f"(indexed by atomic number 0..{self.max_z}), "
+                             f"got {atomref.numel()}")
+        if not bool(torch.isfinite(atomref).all()):
+            raise ValueError("'atomref' holds non-finite values")
+        if self.readout_aggr() == 'mean':
+            raise ValueError('atom references need an extensive (sum) '
+                             'readout')
+        self.atomref.copy_(atomref)
+        self.use_atomref = True
+
+    def set_standardization(self, mean: float, std: float) -> None:
+        r"""Sets the per-atom shift :math:`\mu` and scale :math:`\sigma` of
+        the readout, in the target's unit (eV for energies)."""
+        if not std > 0:
+            raise ValueError(f"'std' must be positive (got {std})")
+        self.readout.mean.fill_(float(mean))
+        self.readout.std.fill_(float(std))
+
+    def readout_aggr(self) -> str:
+        readout = self._modules.get('readout')
+        return 'sum' if readout is None else readout.aggr
+
+    def _apply(self, fn, recurse=True):
+        # Keep the reference energies in float64 through .float()/.half().
+        atomref = self.atomref
+        super()._apply(fn, recurse)
+        self.atomref = atomref.to(device=self.atomref.device,
+                                  dtype=torch.float64)
+        return self
+
+    # -- the hot path -------------------------------------------------------
+    def representation(self, z: Tensor, edge_index: Tensor,
+                       edge_weight: Tensor) -> Tensor:
+        r"""Atom features :obj:`[N, F]` from atomic numbers and distances
+        (Å) of the graph's edges."""
+        raise NotImplementedError
+
+    def per_atom_energy(self, z: Tensor, pos: Tensor, edge_index: Tensor,
+                        batch: Tensor, cell: Optional[Tensor] = None,
+                        cell_offsets: Optional[Tensor] = None) -> Tensor:
+        r"""Atom-wise contributions :math:`y_i` (eV, reference energies
+        included), shape :obj:`[N]`: the local energies whose sum is
+        :math:`E`."""
+        vec = edge_vectors(pos, edge_index, batch, cell, cell_offsets)
+        x = self.representation(z, edge_index, vec.norm(dim=-1))
+        y = self.readout.per_atom(x).squeeze(-1)
+        if self.use_atomref:
+            y = y.to(torch.float64) + self.atomref[z]
+        return y
+
+    def energy(self, z: Tensor, pos: Tensor, edge_index: Tensor,
+               batch: Tensor, num_graphs: int,
+               cell: Optional[Tensor] = None,
+               cell_offsets: Optional[Tensor] = None) -> Tensor:
+        r"""The energy (eV) per graph, shape :obj:`[num_graphs]`, on a
+        prebuilt graph: no checks, no data-dependent control flow, so it
+        compiles with :func:`torch.compile` without graph breaks.
+
+        Args:
+            z (torch.Tensor): Atomic numbers :obj:`[N]`.
+            pos (torch.Tensor): Positions :obj:`[N, 3]` in Å.
+            edge_index (torch.Tensor): :obj:`[2, E]`, row 0 neighbour
+                :math:`j`, row 1 centre :math:`i`.
+            batch (torch.Tensor): Sorted graph index per atom :obj:`[N]`.
+            num_graphs (int): Number of graphs :math:`B`.
+            cell (torch.Tensor, optional): Cells :obj:`[B, 3, 3]` in Å.
+            cell_offsets (torch.Tensor, optional): Image shifts
+                :obj:`[E, 3]`.
+        """
+        y = self.per_atom_energy(z, pos, edge_index, batch, cell,
+                                 cell_offsets)
+        return self.readout.aggregate(y, batch, num_graphs)
+
+    # -- the user-facing call ------------------------------------------------
+    def forward(self, data: Data, forces: bool = False,
+                stress: bool = False) -> ModelOutput:
+        r"""Energy of every graph of :obj:`data`, and forces and stress when
+        asked.
+
+        :obj:`data` is a :class:`~torch_geometric.data.Data` or
+        :class:`~torch_geometric.data.Batch` with :obj:`z` :obj:`[N]` and
+        :obj:`pos` :obj:`[N, 3]` (Å), optionally :obj:`batch`, :obj:`cell`
+        :obj:`[B, 3, 3]` (Å) with :obj:`pbc` :obj:`[B, 3]`, and a prebuilt
+        :obj:`edge_index` (with :obj:`cell_offsets` for periodic
+        structures). Without :obj:`edge_index` the radius graph is built
+        here at the model's cutoff.
+
+        Args:
+            data: The structures.
+            forces (bool, optional): Also return
+                :math:`\mathbf{F} = -\partial E / \partial \mathbf{r}`
+                :obj:`[N, 3]` in eV/Å. (default: :obj:`False`)
+            stress (bool, optional): Also return the stress
+                :math:`\frac{1}{V}\partial E / \partial
+                \boldsymbol{\varepsilon}` :obj:`[B, 3, 3]` in eV/Å³ (ASE's
+                convention; needs a non-singular cell).
+                (default: :obj:`False`)
+
+        Returns:
+            The energy :obj:`[B]` in eV; with :obj:`forces` and/or
+            :obj:`stress`, a tuple :obj:`(energy, forces)`,
+            :obj:`(energy, stress)` or :obj:`(energy, forces, stress)`.
+            While training, the derivatives keep their graph
+            (:obj:`create_graph=True`) so a force loss can be minimised.
+
+        Raises:
+            ValueError: for unknown elements, non-finite positions or cells,
+                overlapping atoms, shape or dtype mismatches, an unsorted
+                :obj:`batch`, a singular cell, or a prebuilt graph whose
+                cutoff is smaller than the model's.
+        """
+        z, pos = data.z, data.pos
+        batch = data.batch if 'batch' in data and data.batch is not None \
+            else None
+        num_graphs = 1 if batch is None else getattr(data, 'num_graphs',
+                                                     None)
+        if num_graphs is None:
+            num_graphs = int(batch.max()) + 1 if batch.numel() else 1
+        check_structure(z, pos, batch, self.max_z)
+        weight = next(self.parameters())
+        if pos.dtype != weight.dtype:
+            raise ValueError(f"'pos' is {pos.dtype} but the model's weights "
+                             f"are {weight.dtype}: cast one of them "
+                             f"(e.g. model.to({pos.dtype}))")
+        if batch is None:
+            batch = torch.zeros(z.numel(), dtype=torch.long, device=z.device)
+        cell, pbc = check_cell(data.get('cell'), data.get('pbc'), num_graphs)
+
+        edge_index, cell_offsets = self._graph(data, pos, batch, cell, pbc,
+                                               num_graphs)
+        with torch.no_grad():
+            dist = edge_vectors(pos, edge_index, batch, cell,
+                                cell_offsets).norm(dim=-1)
+        check_distances(edge_index, dist, self.min_distance)
+
+        if not (forces or stress):
+            return self.energy(z, pos, edge_index, batch, num_graphs, cell,
+                               cell_offsets)
+        if stress and cell is None:
+            raise ValueError('stress needs a periodic cell (data.cell and '
+                             'data.pbc); this structure has none')
+        with torch.enable_grad():
+            if not pos.requires_grad:
+                pos = pos.detach().requires_grad_(True)
+            inputs = [pos]
+            strained_pos, strained_cell = pos, cell
+            if stress:
+                volume = torch.linalg.det(cell).abs()
+                if bool((volume < 1e-8).any()):
+                    raise ValueError('stress needs a cell with non-zero '
+                                     'volume')
+                strain = torch.zeros((num_graphs, 3, 3), dtype=pos.dtype,
+                                     device=pos.device, requires_grad=True)
+                inputs.append(strain)
+                sym = 0.5 * (strain + strain.transpose(1, 2))
+                strained_pos = pos + torch.einsum('ni,nij->nj', pos,
+                                                  sym[batch])
+                strained_cell = cell + torch.bmm(cell, sym)
+            energy = self.energy(z, strained_pos, edge_index, batch,
+                                 num_graphs, strained_cell, cell_offsets)
+            grads = torch.autograd.grad(energy.sum(), inputs,
+                                        create_graph=self.training)
+        out = [energy]
+        if forces:
+            out.append(-grads[0])
+        if stress:
+            out.append(grads[1] / volume.view(-1, 1, 1))
+        return tuple(out)
+
+    def _graph(self, data: Data, pos: Tensor, batch: Tensor,
+               cell: Optional[Tensor], pbc: Optional[Tensor],
+               num_graphs: int) -> Tuple[Tensor, Optional[Tensor]]:
+        edge_index = data.get('edge_index')
+        if edge_index is None:
+            return build_graph(pos, self.cutoff, batch, cell, pbc,
+                               num_graphs)
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise ValueError(f"'edge_index' must have shape [2, E], got "
+                             f"{list(edge_index.shape)}")
+        graph_cutoff = data.get('graph_cutoff')
+        if graph_cutoff is not None and \
+                bool((graph_cutoff < self.cutoff - 1e-6).any()):
+            raise ValueError(
+                f'the prebuilt graph has cutoff '
+                f'{float(graph_cutoff.min()):g} Å, below the model cutoff '
+                f'{self.cutoff:g} Å: neighbours in between would be missing')
+        if edge_index.numel() and (int(edge_index.min()) < 0 or
+                                   int(edge_index.max()) >= pos.size(0)):
+            raise ValueError("'edge_index' refers to atoms that do not "
+                             "exist")
+        if cell is None:
+            return edge_index, None
+        cell_offsets = data.get('cell_offsets')
+        if cell_offsets is None:
+            raise ValueError("periodic structure with a prebuilt "
+                             "'edge_index' but no 'cell_offsets'")
+        if cell_offsets.shape != (edge_index.size(1), 3):
+            raise ValueError(f"'cell_offsets' must have shape "
+                             f"[{edge_index.size(1)}, 3], got "
+                             f"{list(cell_offsets.shape)}")
+        return edge_index, cell_offsets

@@ -1,0 +1,113 @@
+"""SchNet."""
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from pyg_schnet.graph import MAX_Z
+from pyg_schnet.models.potential import AtomisticModel
+from pyg_schnet.nn import Atomwise, GaussianRBF, SchNetInteraction
+
+
+class SchNet(AtomisticModel):
+    r"""SchNet from the `"SchNet: A continuous-filter convolutional neural
+    network for modeling quantum interactions"
+    <https://arxiv.org/abs/1706.08566>`_ paper and K. T. Schütt's thesis
+    ("Learning Representations of Atomistic Systems with Deep Neural
+    Networks", ch. 6)
+
+    .. math::
+        \mathbf{x}_i^{(0)} = \mathbf{a}_{Z_i}, \qquad
+        \mathbf{x}_i^{(t+1)} = \mathbf{x}_i^{(t)} +
+        \mathbf{v}^{(t)}_i(\mathbf{x}^{(t)}, \{d_{ij}\}), \qquad
+        E = \sum_i \left(\sigma\, \mathrm{NN}(\mathbf{x}_i^{(T)}) + \mu +
+        E^{\mathrm{ref}}_{Z_i}\right),
+
+    with an element embedding :math:`\mathbf{a}_Z` (:math:`Z \le`
+    :obj:`max_z`), :math:`T` :class:`~pyg_schnet.nn.SchNetInteraction`
+    blocks (each with its own weights) on a radius graph, the
+    :class:`~pyg_schnet.nn.GaussianRBF` expansion of the distances on
+    :math:`[0, r_c]`, and the :class:`~pyg_schnet.nn.Atomwise` readout
+    :math:`\mathrm{NN} = \mathrm{Dense}(H \to H/2, \mathrm{ssp})`,
+    :math:`\mathrm{Dense}(H/2 \to 1)`. Forces and stress come from
+    :meth:`forward` by automatic differentiation.
+
+    Args:
+        hidden_channels (int, optional): Atom feature size :math:`H`.
+            (default: :obj:`128`)
+        num_filters (int, optional): Filters :math:`F` per convolution.
+            (default: :obj:`128`)
+        num_interactions (int, optional): Interaction blocks :math:`T`.
+            (default: :obj:`6`)
+        num_gaussians (int, optional): Gaussians of the distance expansion.
+            (default: :obj:`50`)
+        cutoff (float, optional): Cutoff radius :math:`r_c` in Å of the
+            graph and the cosine cutoff. (default: :obj:`5.0`)
+        readout (str, optional): :obj:`"sum"` for extensive targets such as
+            energies, :obj:`"mean"` for intensive ones. (default: :obj:`"sum"`)
+        max_z (int, optional): Largest atomic number. (default: :obj:`100`)
+        atomref (torch.Tensor, optional): Per-element reference energies in
+            eV, :obj:`[max_z + 1]`. (default: :obj:`None`)
+        mean (float, optional): Per-atom shift :math:`\mu` (eV).
+            (default: :obj:`0.0`)
+        std (float, optional): Per-atom scale :math:`\sigma` (eV).
+            (default: :obj:`1.0`)
+
+    Shapes:
+        - **input:** :class:`~torch_geometric.data.Data` or
+          :class:`~torch_geometric.data.Batch` with :obj:`z` :math:`(N)`,
+          :obj:`pos` :math:`(N, 3)` in Å, optionally :obj:`batch`,
+          :obj:`cell` :math:`(B, 3, 3)`, :obj:`pbc` :math:`(B, 3)`,
+          :obj:`edge_index`, :obj:`cell_offsets`
+        - **output:** energy :math:`(B)` in eV; forces :math:`(N, 3)` in
+          eV/Å and stress :math:`(B, 3, 3)` in eV/Å³ when asked
+    """
+    def __init__(self, hidden_channels: int = 128, num_filters: int = 128,
+                 num_interactions: int = 6, num_gaussians: int = 50,
+                 cutoff: float = 5.0, readout: str = 'sum',
+                 max_z: int = MAX_Z, atomref: Optional[Tensor] = None,
+                 mean: float = 0.0, std: float = 1.0):
+        super().__init__(cutoff, max_z)
+        self.hidden_channels = hidden_channels
+        self.num_filters = num_filters
+        self.num_interactions = num_interactions
+        self.num_gaussians = num_gaussians
+        self.embedding = torch.nn.Embedding(max_z + 1, hidden_channels)
+        self.rbf = GaussianRBF(0.0, cutoff, num_gaussians)
+        self.interactions = torch.nn.ModuleList([
+            SchNetInteraction(hidden_channels, num_filters, num_gaussians,
+                              cutoff) for _ in range(num_interactions)
+        ])
+        self.readout = Atomwise(hidden_channels, 1, hidden_channels // 2,
+                                activation='ssp', aggr=readout, mean=mean,
+                                std=std)
+        if atomref is not None:
+            self.set_atomref(atomref)
+        self._config = dict(hidden_channels=hidden_channels,
+                            num_filters=num_filters,
+                            num_interactions=num_interactions,
+                            num_gaussians=num_gaussians, cutoff=self.cutoff,
+                            readout=readout, max_z=max_z)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self.embedding.reset_parameters()
+        for interaction in self.interactions:
+            interaction.reset_parameters()
+        self.readout.reset_parameters()
+
+    def representation(self, z: Tensor, edge_index: Tensor,
+                       edge_weight: Tensor) -> Tensor:
+        x = self.embedding(z)
+        edge_attr = self.rbf(edge_weight)
+        for interaction in self.interactions:
+            x = x + interaction(x, edge_index, edge_weight, edge_attr)
+        return x
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'hidden_channels={self.hidden_channels}, '
+                f'num_filters={self.num_filters}, '
+                f'num_interactions={self.num_interactions}, '
+                f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff}, '
+                f"readout='{self.readout.aggr}')")

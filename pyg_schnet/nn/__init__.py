@@ -1,0 +1,19 @@
+"""Layers: each one concept of the SchNet/DTNN papers, usable with any
+other PyG layer."""
+from pyg_schnet.nn.activation import ShiftedSoftplus, shifted_softplus
+from pyg_schnet.nn.cfconv import CFConv, SchNetInteraction
+from pyg_schnet.nn.cutoff import CosineCutoff
+from pyg_schnet.nn.dtnn import DTNNInteraction
+from pyg_schnet.nn.rbf import GaussianRBF
+from pyg_schnet.nn.readout import Atomwise
+
+__all__ = [
+    'Atomwise',
+    'CFConv',
+    'CosineCutoff',
+    'DTNNInteraction',
+    'GaussianRBF',
+    'SchNetInteraction',
+    'ShiftedSoftplus',
+    'shifted_softplus',
+]

@@ -1,0 +1,154 @@
+"""SchNet's continuous-filter convolution and interaction block."""
+import torch
+from torch import Tensor
+from torch_geometric.nn import Linear, MessagePassing
+
+from pyg_schnet.nn.activation import ShiftedSoftplus
+from pyg_schnet.nn.cutoff import CosineCutoff
+
+
+class CFConv(MessagePassing):
+    r"""The continuous-filter convolution from the
+    `"SchNet: A continuous-filter convolutional neural network for modeling
+    quantum interactions" <https://arxiv.org/abs/1706.08566>`_ paper
+
+    .. math::
+        \mathbf{x}^{\prime}_i = \sum_{j \in \mathcal{N}(i)} \mathbf{x}_j
+        \odot \mathbf{W}(d_{ij}),
+        \qquad
+        \mathbf{W}(d_{ij}) = f_c(d_{ij}) \left( \mathbf{W}_2\,
+        \mathrm{ssp}\left(\mathbf{W}_1 \mathbf{e}(d_{ij}) + \mathbf{b}_1
+        \right) + \mathbf{b}_2 \right),
+
+    where :math:`\mathbf{e}(d_{ij}) \in \mathbb{R}^K` is the radial basis
+    expansion of the distance (e.g. :class:`GaussianRBF`), the filter network
+    is :math:`\mathrm{Dense}(K \to F, \mathrm{ssp})`,
+    :math:`\mathrm{Dense}(F \to F)`, and :math:`f_c` is the masked
+    :class:`CosineCutoff`, so the filter is exactly zero for
+    :math:`d_{ij} \geq r_c`.
+
+    Args:
+        channels (int): Number of filters :math:`F`; also the size of each
+            input and output node feature vector.
+        num_gaussians (int, optional): Size :math:`K` of the edge expansion
+            :obj:`edge_attr`. (default: :obj:`50`)
+        cutoff (float, optional): Cutoff radius :math:`r_c` in Å.
+            (default: :obj:`5.0`)
+        aggr (str, optional): The aggregation scheme. (default: :obj:`"add"`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
+
+    Shapes:
+        - **input:**
+          node features :math:`(|\mathcal{V}|, F)`,
+          edge indices :math:`(2, |\mathcal{E}|)` (row 0: neighbour
+          :math:`j`, row 1: centre :math:`i`),
+          edge weights :math:`(|\mathcal{E}|)`: distances :math:`d_{ij}` in Å,
+          edge features :math:`(|\mathcal{E}|, K)`: expansion of
+          :math:`d_{ij}`
+        - **output:** node features :math:`(|\mathcal{V}|, F)`
+    """
+    def __init__(self, channels: int, num_gaussians: int = 50,
+                 cutoff: float = 5.0, aggr: str = 'add', **kwargs):
+        super().__init__(aggr=aggr, **kwargs)
+        self.channels = channels
+        self.num_gaussians = num_gaussians
+        self.cutoff = float(cutoff)
+        self.filter_network = torch.nn.Sequential(
+            Linear(num_gaussians, channels, weight_initializer='glorot',
+                   bias_initializer='zeros'),
+            ShiftedSoftplus(),
+            Linear(channels, channels, weight_initializer='glorot',
+                   bias_initializer='zeros'),
+        )
+        self.cutoff_fn = CosineCutoff(cutoff)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        self.filter_network[0].reset_parameters()
+        self.filter_network[2].reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor,
+                edge_attr: Tensor) -> Tensor:
+        W = self.filter_network(edge_attr)
+        W = W * self.cutoff_fn(edge_weight).unsqueeze(-1)
+        return self.propagate(edge_index, x=x, W=W)
+
+    def message(self, x_j: Tensor, W: Tensor) -> Tensor:
+        return x_j * W
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.channels}, '
+                f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff})')
+
+
+class SchNetInteraction(torch.nn.Module):
+    r"""The interaction block of SchNet from the
+    `"SchNet: A continuous-filter convolutional neural network for modeling
+    quantum interactions" <https://arxiv.org/abs/1706.08566>`_ paper.
+    It returns the update :math:`\mathbf{v}_i`, which the model adds as a
+    residual, :math:`\mathbf{x}_i \leftarrow \mathbf{x}_i + \mathbf{v}_i`:
+
+    .. math::
+        \mathbf{v}_i = \mathbf{W}_4\, \mathrm{ssp}\left(\mathbf{W}_3\,
+        \mathrm{CFConv}\left(\mathbf{W}_{\mathrm{in2f}} \mathbf{x},
+        d, \mathbf{e}(d)\right)_i + \mathbf{b}_3\right) + \mathbf{b}_4,
+
+    i.e. atom-wise :math:`\mathrm{Dense}(H \to F)` without bias ("in2f"),
+    :class:`CFConv`, :math:`\mathrm{Dense}(F \to H, \mathrm{ssp})`,
+    :math:`\mathrm{Dense}(H \to H)`.
+
+    Args:
+        hidden_channels (int, optional): Atom feature size :math:`H`.
+            (default: :obj:`128`)
+        num_filters (int, optional): Number of filters :math:`F`.
+            (default: :obj:`128`)
+        num_gaussians (int, optional): Size :math:`K` of the distance
+            expansion. (default: :obj:`50`)
+        cutoff (float, optional): Cutoff radius :math:`r_c` in Å.
+            (default: :obj:`5.0`)
+
+    Shapes:
+        - **input:**
+          node features :math:`(|\mathcal{V}|, H)`,
+          edge indices :math:`(2, |\mathcal{E}|)`,
+          edge weights (distances, Å) :math:`(|\mathcal{E}|)`,
+          edge features :math:`(|\mathcal{E}|, K)`
+        - **output:** update :math:`(|\mathcal{V}|, H)`
+    """
+    def __init__(self, hidden_channels: int = 128, num_filters: int = 128,
+                 num_gaussians: int = 50, cutoff: float = 5.0):
+        super().__init__()
+        self.hidden_channels = hidden_channels
+        self.num_filters = num_filters
+        self.num_gaussians = num_gaussians
+        self.cutoff = float(cutoff)
+        self.in2f = Linear(hidden_channels, num_filters, bias=False,
+                           weight_initializer='glorot')
+        self.conv = CFConv(num_filters, num_gaussians, cutoff)
+        self.f2out = Linear(num_filters, hidden_channels,
+                            weight_initializer='glorot',
+                            bias_initializer='zeros')
+        self.act = ShiftedSoftplus()
+        self.dense = Linear(hidden_channels, hidden_channels,
+                            weight_initializer='glorot',
+                            bias_initializer='zeros')
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self.in2f.reset_parameters()
+        self.conv.reset_parameters()
+        self.f2out.reset_parameters()
+        self.dense.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor,
+                edge_attr: Tensor) -> Tensor:
+        h = self.conv(self.in2f(x), edge_index, edge_weight, edge_attr)
+        return self.dense(self.act(self.f2out(h)))
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}('
+                f'hidden_channels={self.hidden_channels}, '
+                f'num_filters={self.num_filters}, '
+                f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff})')

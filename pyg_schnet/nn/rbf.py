@@ -1,0 +1,70 @@
+"""Radial basis expansions of interatomic distances."""
+import torch
+from torch import Tensor
+
+
+class GaussianRBF(torch.nn.Module):
+    r"""Expands distances in Gaussians, as in the
+    `"SchNet: A continuous-filter convolutional neural network for modeling
+    quantum interactions" <https://arxiv.org/abs/1706.08566>`_ and
+    `"Quantum-chemical insights from deep tensor neural networks"
+    <https://www.nature.com/articles/ncomms13890>`_ papers
+
+    .. math::
+        e_k(d) = \exp\left(-\frac{(d - \mu_k)^2}{2\sigma^2}\right),
+        \qquad \mu_k = \mu_{\min} + k\,\Delta\mu,\quad
+        k = 0, \ldots, K - 1,
+
+    with the centres :math:`\mu_k` spaced evenly on
+    :math:`[\mu_{\min}, \mu_{\max}]` (:math:`\Delta\mu =
+    (\mu_{\max} - \mu_{\min}) / (K - 1)`) and the width equal to the spacing,
+    :math:`\sigma = \Delta\mu`.
+
+    Args:
+        start (float, optional): First centre :math:`\mu_{\min}` in Å.
+            (default: :obj:`0.0`)
+        stop (float, optional): Last centre :math:`\mu_{\max}` in Å, usually
+            the cutoff. (default: :obj:`5.0`)
+        num_gaussians (int, optional): Number of Gaussians :math:`K`
+            (at least 2). (default: :obj:`50`)
+
+    Shapes:
+        - **input:** distances :math:`(E)` in Å
+        - **output:** expansion :math:`(E, K)`
+    """
+    def __init__(self, start: float = 0.0, stop: float = 5.0,
+                 num_gaussians: int = 50):
+        super().__init__()
+        if num_gaussians < 2:
+            raise ValueError(f"'num_gaussians' must be at least 2 "
+                             f"(got {num_gaussians})")
+        if not stop > start:
+            raise ValueError(f"'stop' ({stop} Å) must exceed 'start' "
+                             f"({start} Å)")
+        self.start = float(start)
+        self.stop = float(stop)
+        self.num_gaussians = int(num_gaussians)
+        # Built in float64 so that a float64 model gets exact centres.
+        offset = torch.linspace(self.start, self.stop, self.num_gaussians,
+                                dtype=torch.float64)
+        self.width = (self.stop - self.start) / (self.num_gaussians - 1)
+        # Derived from the hyper-parameters, so not part of the state dict.
+        self.register_buffer('offset', offset, persistent=False)
+
+    @classmethod
+    def from_spacing(cls, start: float, stop: float,
+                     spacing: float) -> 'GaussianRBF':
+        r"""Gaussians every :obj:`spacing` Å from :obj:`start` to
+        :obj:`stop` (both included; :obj:`stop` is rounded to the grid)."""
+        if not spacing > 0:
+            raise ValueError(f"'spacing' must be positive (got {spacing} Å)")
+        num = int(round((stop - start) / spacing)) + 1
+        return cls(start, start + (num - 1) * spacing, num)
+
+    def forward(self, distances: Tensor) -> Tensor:
+        diff = distances.unsqueeze(-1) - self.offset.to(distances.dtype)
+        return torch.exp((-0.5 / self.width**2) * diff.pow(2))
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(start={self.start}, '
+                f'stop={self.stop}, num_gaussians={self.num_gaussians})')
