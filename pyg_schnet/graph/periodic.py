@@ -20,6 +20,11 @@ from torch import Tensor
 # in fractional coordinates can never move a neighbour out of the stencil.
 _MARGIN = 1e-6
 
+# More neighbouring bins than this per atom means a pathological cell
+# (lattice planes far closer than the cutoff); refuse it rather than
+# exhaust memory.
+_MAX_STENCIL = 100_000
+
 
 def complete_cell(cell: Tensor, pbc: Tensor) -> Tensor:
     r"""Replaces the cell vectors of non-periodic directions by unit vectors
@@ -161,7 +166,16 @@ def periodic_radius_graph(
 
     # 1. Every atom against every bin of its stencil.
     width = 2 * stencil + 1
-    per_atom = width.prod(dim=1)[batch]
+    stencil_size = width.prod(dim=1)
+    if num_nodes and int(stencil_size[batch].max()) > _MAX_STENCIL:
+        b = int(batch[int(stencil_size[batch].argmax())])
+        raise ValueError(
+            f'graph {b}: the cutoff of {cutoff} Å spans '
+            f'{int(stencil_size[b])} bins of its cell (plane spacings '
+            f'{(cutoff / reach[b] * (1 + _MARGIN)).tolist()} Å); the cell is '
+            f'extremely skewed or tiny. Reduce it first, e.g. with '
+            f'ase.geometry.minkowski_reduce')
+    per_atom = stencil_size[batch]
     centre = torch.repeat_interleave(
         torch.arange(num_nodes, device=device), per_atom)
     t = torch.arange(centre.numel(), device=device) - \

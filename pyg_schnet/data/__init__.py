@@ -1,0 +1,30 @@
+"""Structures to :class:`~torch_geometric.data.Data`: ASE, RDKit, files,
+QM9, and reference labels from ASE calculators."""
+from pyg_schnet.data.ase import from_ase, to_ase
+from pyg_schnet.data.files import AtomsDataset, read_structures
+from pyg_schnet.data.labelling import (
+    label_structures,
+    make_calculator,
+    molecule_snapshots,
+    rattled_alloys,
+)
+from pyg_schnet.data.qm9 import QM9, QM9_TARGETS, qm9_atomref
+from pyg_schnet.data.rdkit import from_rdkit, from_smiles
+from pyg_schnet.data.splits import random_split
+
+__all__ = [
+    'AtomsDataset',
+    'QM9',
+    'QM9_TARGETS',
+    'from_ase',
+    'from_rdkit',
+    'from_smiles',
+    'label_structures',
+    'make_calculator',
+    'molecule_snapshots',
+    'qm9_atomref',
+    'random_split',
+    'rattled_alloys',
+    'read_structures',
+    'to_ase',
+]

@@ -1,0 +1,101 @@
+"""Conversion between ASE :class:`~ase.Atoms` and PyG :class:`Data`."""
+from typing import List, Optional, Union
+
+import numpy as np
+import torch
+from ase import Atoms
+from ase.calculators.singlepoint import SinglePointCalculator
+from ase.stress import (
+    full_3x3_to_voigt_6_stress,
+    voigt_6_to_full_3x3_stress,
+)
+from torch_geometric.data import Batch, Data
+
+from pyg_schnet.graph import check_cell, check_structure
+
+
+def _stored_results(atoms: Atoms) -> dict:
+    r"""Labels already attached to :obj:`atoms` (a calculator's stored
+    results, e.g. from an extxyz or ASE db file, or :obj:`atoms.info`),
+    never computed here."""
+    results = {}
+    calc = atoms.calc
+    if calc is not None and getattr(calc, 'results', None):
+        results.update(calc.results)
+    for key in ('energy', 'free_energy', 'stress'):
+        if key not in results and key in atoms.info:
+            results[key] = atoms.info[key]
+    if 'forces' not in results and 'forces' in atoms.arrays:
+        results['forces'] = atoms.arrays['forces']
+    return results
+
+
+def from_ase(atoms: Atoms, dtype: torch.dtype = torch.float32) -> Data:
+    r"""Converts an :class:`ase.Atoms` to a :class:`Data` with :obj:`z`
+    :obj:`[N]`, :obj:`pos` :obj:`[N, 3]` (Å), :obj:`cell` :obj:`[1, 3, 3]`
+    (row vectors, Å; zeros for molecules) and :obj:`pbc` :obj:`[1, 3]`.
+
+    Labels the atoms already carry (stored calculator results, as read from
+    extxyz/traj/db files, or :obj:`atoms.info`) become :obj:`energy`
+    :obj:`[1]` (eV, float64), :obj:`forces` :obj:`[N, 3]` (eV/Å) and
+    :obj:`stress` :obj:`[1, 3, 3]` (eV/Å³, ASE's sign convention). No
+    calculation is started.
+
+    Args:
+        atoms (ase.Atoms): The structure.
+        dtype (torch.dtype, optional): Floating dtype of positions, cell,
+            forces and stress. (default: :obj:`torch.float32`)
+
+    Raises:
+        ValueError: for unknown elements, non-finite positions or cells.
+    """
+    if not isinstance(atoms, Atoms):
+        raise ValueError(f'expected ase.Atoms, got {type(atoms).__name__}')
+    z = torch.as_tensor(atoms.numbers, dtype=torch.long)
+    pos = torch.as_tensor(np.asarray(atoms.positions), dtype=dtype)
+    check_structure(z, pos)
+    cell = torch.as_tensor(np.asarray(atoms.cell), dtype=dtype).view(1, 3, 3)
+    pbc = torch.as_tensor(np.asarray(atoms.pbc), dtype=torch.bool).view(1, 3)
+    check_cell(cell, pbc, 1)
+    data = Data(z=z, pos=pos, cell=cell, pbc=pbc)
+    results = _stored_results(atoms)
+    energy = results.get('energy', results.get('free_energy'))
+    if energy is not None:
+        data.energy = torch.tensor([float(energy)], dtype=torch.float64)
+    if results.get('forces') is not None:
+        data.forces = torch.as_tensor(np.asarray(results['forces']),
+                                      dtype=dtype).view(-1, 3)
+    if results.get('stress') is not None:
+        stress = np.asarray(results['stress'])
+        if stress.shape == (6, ):
+            stress = voigt_6_to_full_3x3_stress(stress)
+        data.stress = torch.as_tensor(stress, dtype=dtype).view(1, 3, 3)
+    return data
+
+
+def to_ase(data: Union[Data, Batch]) -> Union[Atoms, List[Atoms]]:
+    r"""Converts a :class:`Data` back to :class:`ase.Atoms` (a list for a
+    :class:`Batch`). :obj:`energy`, :obj:`forces` and :obj:`stress` are
+    attached as a :class:`~ase.calculators.singlepoint.SinglePointCalculator`.
+    """
+    if isinstance(data, Batch):
+        return [to_ase(d) for d in data.to_data_list()]
+    cell: Optional[torch.Tensor] = data.get('cell')
+    pbc: Optional[torch.Tensor] = data.get('pbc')
+    atoms = Atoms(
+        numbers=data.z.detach().cpu().numpy(),
+        positions=data.pos.detach().cpu().double().numpy(),
+        cell=None if cell is None else
+        cell.detach().cpu().double().view(3, 3).numpy(),
+        pbc=False if pbc is None else pbc.detach().cpu().view(3).numpy())
+    results = {}
+    if data.get('energy') is not None:
+        results['energy'] = float(data.energy.view(-1)[0])
+    if data.get('forces') is not None:
+        results['forces'] = data.forces.detach().cpu().double().numpy()
+    if data.get('stress') is not None:
+        results['stress'] = full_3x3_to_voigt_6_stress(
+            data.stress.detach().cpu().double().view(3, 3).numpy())
+    if results:
+        atoms.calc = SinglePointCalculator(atoms, **results)
+    return atoms

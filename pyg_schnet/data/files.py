@@ -1,0 +1,115 @@
+"""Datasets from any file ASE can read (extxyz, traj, ASE db, ...)."""
+import hashlib
+import os
+import os.path as osp
+from typing import Callable, List, Optional, Sequence, Union
+
+import ase.io
+from torch_geometric.data import Data, InMemoryDataset
+
+from pyg_schnet.data.ase import from_ase
+from pyg_schnet.data.atomic import atomic_save_dataset, pre_processing_key
+
+PathOrPaths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+
+
+def read_structures(paths: PathOrPaths, index: str = ':') -> List[Data]:
+    r"""Reads every structure of one or more ASE-readable files into
+    :class:`Data` objects with :func:`from_ase` (labels included)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    out = []
+    for path in paths:
+        if not osp.exists(path):
+            raise FileNotFoundError(f'no such structure file: {path}')
+        try:
+            images = ase.io.read(path, index=index)
+        except Exception as e:  # ASE raises many types for bad files
+            raise ValueError(f'ASE cannot read {path}: {e}') from e
+        if not isinstance(images, list):
+            images = [images]
+        for k, atoms in enumerate(images):
+            try:
+                out.append(from_ase(atoms))
+            except ValueError as e:
+                raise ValueError(f'{path}, structure {k}: {e}') from e
+    return out
+
+
+class AtomsDataset(InMemoryDataset):
+    r"""An in-memory dataset of the structures in one or more files that
+    :func:`ase.io.read` understands (extxyz, ASE trajectory, ASE database
+    ``.db``, CIF, VASP, ...). Each structure becomes a :class:`Data` via
+    :func:`~pyg_schnet.data.from_ase`, with :obj:`energy` (eV),
+    :obj:`forces` (eV/Å) and :obj:`stress` (eV/Å³) when the file stores
+    them.
+
+    With a :obj:`root`, the processed dataset is cached there under a name
+    derived from the files' paths, sizes and modification times and the
+    pre-transform (an edited file or a new pre-transform is processed
+    again) and written atomically; without one, the files are read on every
+    construction.
+
+    Args:
+        paths (str or list of str): The structure file(s).
+        root (str, optional): Cache folder. (default: :obj:`None`)
+        index (str, optional): ASE index of the images to read.
+            (default: :obj:`":"`, all)
+        transform, pre_transform, pre_filter (callable, optional): As in
+            :class:`~torch_geometric.data.InMemoryDataset`; for example
+            :obj:`pre_transform=PeriodicRadiusGraph(5.0)` stores graphs.
+    """
+    def __init__(self, paths: PathOrPaths, root: Optional[str] = None,
+                 index: str = ':', transform: Optional[Callable] = None,
+                 pre_transform: Optional[Callable] = None,
+                 pre_filter: Optional[Callable] = None):
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        self.paths = [osp.abspath(p) for p in paths]
+        self.index = index
+        self._cached = root is not None
+        super().__init__(root, transform, pre_transform, pre_filter)
+        if root is None:
+            data_list = self._read()
+            self.data, self.slices = self.collate(data_list)
+        else:
+            self.load(self.processed_paths[0])
+
+    def _read(self) -> List[Data]:
+        data_list = read_structures(self.paths, self.index)
+        if self.pre_filter is not None:
+            data_list = [d for d in data_list if self.pre_filter(d)]
+        if self.pre_transform is not None:
+            data_list = [self.pre_transform(d) for d in data_list]
+        return data_list
+
+    @property
+    def has_process(self) -> bool:
+        return self._cached
+
+    @property
+    def raw_file_names(self) -> List[str]:
+        return []
+
+    @property
+    def processed_dir(self) -> str:
+        key = hashlib.sha1()
+        for path in self.paths:
+            if not osp.exists(path):
+                raise FileNotFoundError(f'no such structure file: {path}')
+            stat = os.stat(path)
+            key.update(f'{path}|{stat.st_size}|{stat.st_mtime_ns}|'.encode())
+        key.update(self.index.encode())
+        return osp.join(self.root, 'processed', key.hexdigest()[:16],
+                        pre_processing_key(self.pre_transform,
+                                           self.pre_filter))
+
+    @property
+    def processed_file_names(self) -> List[str]:
+        return ['atoms.pt']
+
+    def download(self):
+        pass
+
+    def process(self):
+        atomic_save_dataset(self._read(), self.processed_paths[0])
