@@ -24,7 +24,7 @@ pip=("$py" -m pip install --disable-pip-version-check -q)
 
 "${pip[@]}" torch==2.13.0 setuptools wheel
 "${pip[@]}" --no-build-isolation torch-scatter torch-cluster
-"${pip[@]}" -e ".[train,test]"
+"${pip[@]}" -e ".[train,test,labels]"
 
 "$py" - <<'PY'
 import shutil

@@ -1,6 +1,16 @@
 """Models: SchNet and DTNN, energies with forces and stress."""
 from pyg_schnet.models.dtnn import DTNN
+from pyg_schnet.models.io import MODELS, build_model, load_model, save_model
 from pyg_schnet.models.potential import AtomisticModel, edge_vectors
 from pyg_schnet.models.schnet import SchNet
 
-__all__ = ['AtomisticModel', 'DTNN', 'SchNet', 'edge_vectors']
+__all__ = [
+    'MODELS',
+    'AtomisticModel',
+    'DTNN',
+    'SchNet',
+    'build_model',
+    'edge_vectors',
+    'load_model',
+    'save_model',
+]
