@@ -61,6 +61,9 @@ def _train_parser(sub) -> None:
     opt(g, '--n-val', 'validation structures', type=int)
     opt(g, '--n-test', "test structures ('all': the rest)",
         type=_optional_int)
+    opt(g, '--readout', "'sum' (extensive) or 'mean' (intensive); None "
+        'means the natural one of the target (QM9: mean for homo/lumo/gap, '
+        'else sum)', choices=['sum', 'mean'])
     opt(g, '--atomref', "reference energies per element: the dataset's "
         '(QM9 free atoms), a least-squares fit to the training set, or '
         "none; 'auto' takes the dataset's if it has them, else fits them "
@@ -141,6 +144,18 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load(where: str):
+    r"""A trained model from a run folder or a model file: (model,
+    metadata, the run's paths or None)."""
+    from pyg_schnet.models import load_model
+    from pyg_schnet.train.run import RunPaths
+
+    path = Path(where)
+    paths = RunPaths(path) if path.is_dir() else None
+    model, meta = load_model(paths.model if paths else path)
+    return model, meta, paths
+
+
 def _evaluate_parser(sub) -> None:
     p = sub.add_parser(
         'evaluate', help="test MAE of a trained model on a run's split",
@@ -162,13 +177,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     from torch_geometric.loader import DataLoader
 
     from pyg_schnet.data import AtomsDataset
-    from pyg_schnet.models import load_model
     from pyg_schnet.train.datasets import load_dataset
-    from pyg_schnet.train.run import RunPaths, evaluate_model
+    from pyg_schnet.train.run import evaluate_model
 
-    path = Path(args.model)
-    paths = RunPaths(path) if path.is_dir() else None
-    model, meta = load_model(paths.model if paths else path)
+    model, meta, paths = _load(args.model)
     target = meta.get('target', 'energy')
     if args.dataset:
         dataset = AtomsDataset(args.dataset)
@@ -223,10 +235,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     from pyg_schnet.data import read_structures, to_ase
     from pyg_schnet.data.atomic import atomic_path
-    from pyg_schnet.models import load_model
 
-    path = Path(args.model)
-    model, meta = load_model(path / 'model.pt' if path.is_dir() else path)
+    model, meta, _ = _load(args.model)
     structures = read_structures(args.structures)
     images: List = []
     print(f"{'#':>5} {'formula':>14} {'energy (eV)':>16}"

@@ -260,6 +260,26 @@ def test_default_sizes_and_shared_dtnn_weights():
     assert count(shared) == 13_291
 
 
+@pytest.mark.parametrize('shared', [True, False])
+def test_dtnn_runs_every_pass(shared):
+    # x <- x + v applied T times, with the shared block reused each pass.
+    torch.manual_seed(0)
+    model = DTNN(num_interactions=3, shared_interactions=shared,
+                 cutoff=6.0).double()
+    data = g2_data('CH3CH2OH')
+    edge_index = radius_graph(data.pos, 6.0)
+    i, j = edge_index
+    d = (data.pos[j] - data.pos[i]).norm(dim=-1)
+    x = model.embedding(data.z)
+    for t in range(3):
+        block = model.interactions[0 if shared else t]
+        x = x + block(x, edge_index, d, model.rbf(d))
+    assert torch.allclose(model.representation(data.z, edge_index, d), x)
+    one_pass = DTNN(num_interactions=1, cutoff=6.0).double()
+    one_pass.load_state_dict(model.state_dict(), strict=shared)
+    assert not torch.allclose(one_pass(data), model(data))
+
+
 def test_weights_only_load_of_whole_state(tmp_path):
     model = small_models()['schnet']
     buffer = io.BytesIO()
@@ -271,3 +291,19 @@ def test_weights_only_load_of_whole_state(tmp_path):
     clone.load_state_dict(loaded['state_dict'])
     data = g2_data('HCOOH')
     assert torch.equal(clone(data), model(data))
+
+
+def test_set_standardization_equals_constructor_arguments():
+    torch.manual_seed(0)
+    a = SchNet(hidden_channels=16, num_filters=16, num_interactions=2,
+               mean=-0.4, std=0.3).double().eval()
+    torch.manual_seed(0)
+    b = SchNet(hidden_channels=16, num_filters=16,
+               num_interactions=2).double().eval()
+    b.set_standardization(-0.4, 0.3)
+    data = g2_data('CH3CH2OH')
+    torch.testing.assert_close(a(data), b(data))
+    with pytest.raises(ValueError, match="'std' must be positive"):
+        b.set_standardization(0.0, 0.0)
+    with pytest.raises(ValueError, match='extensive'):
+        SchNet(readout='mean', atomref=torch.zeros(101))

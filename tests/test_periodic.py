@@ -246,3 +246,11 @@ def test_stress_without_a_cell_raises():
     from ase.build import molecule
     with pytest.raises(ValueError, match='stress needs a periodic cell'):
         crystal_models()[0](as_data(molecule('H2O')), stress=True)
+
+
+def test_cell_in_another_dtype_than_positions():
+    model = crystal_models()[0]
+    data = as_data(alloy(3))
+    single = data.clone()
+    single.cell = data.cell.float()  # positions stay float64
+    torch.testing.assert_close(model(single), model(data))

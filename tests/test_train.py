@@ -96,6 +96,8 @@ def test_cli_trains_energy_and_forces_and_exports(emt_file, tmp_path,
     metrics = epoch_metrics(run / 'metrics.csv')
     losses = metrics['train_loss']
     assert losses[max(losses)] < 0.5 * losses[0]
+    for epoch, mse in metrics['val_energy_mse'].items():
+        assert metrics['val_energy_rmse'][epoch] == pytest.approx(mse**0.5)
     for name in ('config.yaml', 'split.pt', 'model.pt', 'parity.png',
                  'learning_curve.png', 'checkpoints/last.ckpt',
                  'checkpoints/best.ckpt'):

@@ -1,5 +1,5 @@
 """The deep tensor neural network (DTNN)."""
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from torch import Tensor
@@ -101,21 +101,12 @@ class DTNN(AtomisticModel):
                             max_z=max_z)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        self.embedding.reset_parameters()
-        for interaction in self.interactions:
-            interaction.reset_parameters()
-        self.readout.reset_parameters()
-
-    def representation(self, z: Tensor, edge_index: Tensor,
-                       edge_weight: Tensor) -> Tensor:
-        x = self.embedding(z)
-        edge_attr = self.rbf(edge_weight)
-        for t in range(self.num_interactions):
-            interaction = self.interactions[0 if self.shared_interactions
-                                            else t]
-            x = x + interaction(x, edge_index, edge_weight, edge_attr)
-        return x
+    def interaction_blocks(self) -> List[torch.nn.Module]:
+        r"""One block per pass; with :obj:`shared_interactions` the same
+        block :math:`T` times."""
+        if self.shared_interactions:
+            return [self.interactions[0]] * self.num_interactions
+        return list(self.interactions)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(channels={self.channels}, '

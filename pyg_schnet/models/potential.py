@@ -1,5 +1,5 @@
 """The energy → forces/stress logic shared by every model."""
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -38,9 +38,10 @@ class AtomisticModel(torch.nn.Module):
     :math:`\boldsymbol{\sigma} = \frac{1}{V}\,\partial E / \partial
     \boldsymbol{\varepsilon}` by automatic differentiation.
 
-    Subclasses define :meth:`representation` (atom features from atomic
-    numbers and the distance graph) and a :class:`~pyg_schnet.nn.Atomwise`
-    readout :obj:`self.readout`.
+    Subclasses define an element :obj:`embedding`, a distance expansion
+    :obj:`rbf`, the :obj:`interactions` (applied as residual updates by
+    :meth:`representation`) and an :class:`~pyg_schnet.nn.Atomwise` readout
+    :obj:`readout`.
 
     The per-atom reference energies :obj:`atomref` (eV, indexed by atomic
     number) are a float64 buffer: when they are in use, per-atom
@@ -52,6 +53,9 @@ class AtomisticModel(torch.nn.Module):
     #: Two atoms closer than this (Å) raise a :class:`ValueError`.
     min_distance: float = MIN_DISTANCE
 
+    embedding: torch.nn.Embedding
+    rbf: torch.nn.Module
+    interactions: torch.nn.ModuleList
     readout: Atomwise
 
     def __init__(self, cutoff: float, max_z: int = MAX_Z,
@@ -95,7 +99,8 @@ class AtomisticModel(torch.nn.Module):
                              f"got {atomref.numel()}")
         if not bool(torch.isfinite(atomref).all()):
             raise ValueError("'atomref' holds non-finite values")
-        if self.readout_aggr() == 'mean':
+        readout = self._modules.get('readout')
+        if readout is not None and readout.aggr == 'mean':
             raise ValueError('atom references need an extensive (sum) '
                              'readout')
         self.atomref.copy_(atomref)
@@ -109,10 +114,6 @@ class AtomisticModel(torch.nn.Module):
         self.readout.mean.fill_(float(mean))
         self.readout.std.fill_(float(std))
 
-    def readout_aggr(self) -> str:
-        readout = self._modules.get('readout')
-        return 'sum' if readout is None else readout.aggr
-
     def _apply(self, fn, recurse=True):
         # Keep the reference energies in float64 through .float()/.half().
         atomref = self.atomref
@@ -121,12 +122,29 @@ class AtomisticModel(torch.nn.Module):
                                   dtype=torch.float64)
         return self
 
+    def reset_parameters(self):
+        self.embedding.reset_parameters()
+        for interaction in self.interactions:
+            interaction.reset_parameters()
+        self.readout.reset_parameters()
+
+    def interaction_blocks(self) -> List[torch.nn.Module]:
+        r"""The interaction applied at each pass, in order (one block per
+        pass by default; :class:`DTNN` may repeat one shared block)."""
+        return list(self.interactions)
+
     # -- the hot path -------------------------------------------------------
     def representation(self, z: Tensor, edge_index: Tensor,
                        edge_weight: Tensor) -> Tensor:
         r"""Atom features :obj:`[N, F]` from atomic numbers and distances
-        (Å) of the graph's edges."""
-        raise NotImplementedError
+        (Å) of the graph's edges: the element embedding refined by residual
+        interactions, :math:`\mathbf{x} \leftarrow \mathbf{x} +
+        \mathbf{v}(\mathbf{x}, d, \mathbf{e}(d))`."""
+        x = self.embedding(z)
+        edge_attr = self.rbf(edge_weight)
+        for interaction in self.interaction_blocks():
+            x = x + interaction(x, edge_index, edge_weight, edge_attr)
+        return x
 
     def per_atom_energy(self, z: Tensor, pos: Tensor, edge_index: Tensor,
                         batch: Tensor, cell: Optional[Tensor] = None,
@@ -218,6 +236,8 @@ class AtomisticModel(torch.nn.Module):
         if batch is None:
             batch = torch.zeros(z.numel(), dtype=torch.long, device=z.device)
         cell, pbc = check_cell(data.get('cell'), data.get('pbc'), num_graphs)
+        if cell is not None:
+            cell = cell.to(pos.dtype)
 
         edge_index, cell_offsets = self._graph(data, pos, batch, cell, pbc,
                                                num_graphs)

@@ -90,20 +90,6 @@ class SchNet(AtomisticModel):
                             readout=readout, max_z=max_z)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        self.embedding.reset_parameters()
-        for interaction in self.interactions:
-            interaction.reset_parameters()
-        self.readout.reset_parameters()
-
-    def representation(self, z: Tensor, edge_index: Tensor,
-                       edge_weight: Tensor) -> Tensor:
-        x = self.embedding(z)
-        edge_attr = self.rbf(edge_weight)
-        for interaction in self.interactions:
-            x = x + interaction(x, edge_index, edge_weight, edge_attr)
-        return x
-
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}('
                 f'hidden_channels={self.hidden_channels}, '

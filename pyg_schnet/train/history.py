@@ -52,9 +52,10 @@ def epoch_metrics(path: os.PathLike) -> Dict[str, Dict[int, float]]:
 
 
 class EpochHistory(pl.Callback):
-    r"""Appends one row per epoch (every logged metric and the learning
-    rate) to a CSV file, rewritten atomically. It runs at the end of each
-    training epoch, after validation and before that epoch's checkpoint is
+    r"""Appends one row per epoch (every logged metric, the RMSE beside each
+    mean squared error, and the learning rate) to a CSV file, rewritten
+    atomically. It runs at the end of each training epoch, after
+    validation and before that epoch's checkpoint is
     written (Lightning runs checkpoint callbacks last), so a run killed at
     any moment has a row for every epoch its last checkpoint holds; the
     rows of epochs after it are trimmed on resume."""
@@ -68,6 +69,8 @@ class EpochHistory(pl.Callback):
         row = {'epoch': float(trainer.current_epoch)}
         for key, value in trainer.callback_metrics.items():
             row[key] = float(value)
+            if key.endswith('_mse'):  # epoch-mean squared error
+                row[key[:-4] + '_rmse'] = float(value)**0.5
         row['lr'] = float(trainer.optimizers[0].param_groups[0]['lr'])
         rows = [r for r in read_history(self.path)
                 if int(r['epoch']) < trainer.current_epoch]

@@ -83,6 +83,11 @@ def evaluate_model(model: AtomisticModel, loader: DataLoader, target: str,
 def _prepare(config: TrainConfig, paths: RunPaths, resume: bool):
     dataset, info = load_dataset(config.dataset, config.root, config.target,
                                  config.max_molecules)
+    if config.readout is not None:
+        if config.readout not in ('sum', 'mean'):
+            raise ValueError(f"--readout must be 'sum' or 'mean' (got "
+                             f"'{config.readout}')")
+        info.readout = config.readout
     if resume and paths.split.exists():
         split = torch.load(paths.split, weights_only=True)
         train_idx, val_idx, test_idx = split['train'], split['val'], \
@@ -251,7 +256,7 @@ def train(config: TrainConfig, resume: bool = False,
     results = {
         'dataset': config.dataset, 'target': info.name, 'unit': info.unit,
         'model': config.model, 'epochs': int(best['epoch']) + 1,
-        'epochs_run': trainer.current_epoch,
+        'epochs_run': int(trainer.current_epoch),
         'train_minutes': round(train_minutes, 2),
         'test_count': test['count'],
         'test_mae': test[f'{info.name}_mae'],
@@ -282,8 +287,8 @@ def summary(results: Dict[str, Any]) -> str:
     target, unit = results['target'], results['unit']
     lines = [f"test {target} MAE: {results['test_mae']:.4f} {unit}, RMSE: "
              f"{results['test_rmse']:.4f} {unit} on {results['test_count']} "
-             f"structures ({results['epochs']} epochs, "
-             f"{results['train_minutes']:.1f} min)"]
+             f"structures (best epoch {results['epochs']} of "
+             f"{results['epochs_run']}, {results['train_minutes']:.1f} min)"]
     if unit == 'eV':
         ratio = results['test_mae'] / CHEMICAL_ACCURACY_EV
         lines.append(f'chemical accuracy is {CHEMICAL_ACCURACY_EV} eV '
