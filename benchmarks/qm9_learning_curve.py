@@ -50,7 +50,8 @@ def write_outputs(rows: list) -> None:
             writer = csv.DictWriter(f, fieldnames=FIELDS)
             writer.writeheader()
             writer.writerows(rows)
-    lines = ['| model | N train | test MAE (eV) | best epoch | minutes | device |',
+    lines = ['| model | N train | test MAE (eV) | best epoch | minutes '
+             '| device |',
              '|---|---|---|---|---|---|']
     lines += [f"| {r['model']} | {r['n_train']} | "
               f"{float(r['test_mae_eV']):.4f} | {r['epochs']} | "
