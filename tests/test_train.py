@@ -146,6 +146,20 @@ def test_yaml_config_is_overridden_by_flags(emt_file, tmp_path):
     bad.write_text('epochz: 3\n')
     with pytest.raises(ValueError, match='unknown configuration keys'):
         TrainConfig.load(bad)
+    for text, name in (('readout: max', 'readout'),
+                       ('atomref: qm9', 'atomref'), ('device: tpu', 'device')):
+        bad.write_text(text + '\n')
+        with pytest.raises(ValueError, match=f'{name} must be one of'):
+            TrainConfig.load(bad)
+
+
+def test_readout_option_trains_an_intensive_model(emt_file, tmp_path):
+    run = tmp_path / 'run'
+    assert main(_train_args(emt_file, run, '--epochs', '1', '--readout',
+                            'mean')) == 0
+    model, meta = load_model(run / 'model.pt')
+    assert model.readout.aggr == 'mean' and meta['readout'] == 'mean'
+    assert not model.use_atomref  # references need an extensive readout
 
 
 def test_resume_after_kill_loses_no_epoch(emt_file, tmp_path):

@@ -65,6 +65,16 @@ class TrainConfig:
     run_dir: str = 'runs/latest'
     progress: bool = True
 
+    def __post_init__(self):
+        choices = {'readout': (None, 'sum', 'mean'),
+                   'atomref': ('auto', 'dataset', 'fit', 'none'),
+                   'device': ('auto', 'cpu', 'cuda', 'gpu')}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of "
+                                 f"{[a for a in allowed if a]}, got "
+                                 f"{getattr(self, name)!r}")
+
     def model_arguments(self) -> Dict[str, Any]:
         r"""Keyword arguments of the model's constructor from the generic
         size options and :attr:`model_kwargs`."""
