@@ -61,6 +61,9 @@ def _train_parser(sub) -> None:
     opt(g, '--n-val', 'validation structures', type=int)
     opt(g, '--n-test', "test structures ('all': the rest)",
         type=_optional_int)
+    opt(g, '--split-file', 'reuse the split of another run (its split.pt: '
+        'train/val/test index tensors) instead of --n-train/--n-val/'
+        '--n-test')
     opt(g, '--readout', "'sum' (extensive) or 'mean' (intensive); None "
         'means the natural one of the target (QM9: mean for homo/lumo/gap, '
         'else sum)', choices=['sum', 'mean'])

@@ -27,7 +27,7 @@ def small_models():
     schnet = SchNet(hidden_channels=32, num_filters=32, num_interactions=3,
                     num_gaussians=25, cutoff=4.0, mean=-0.3, std=2.0)
     dtnn = DTNN(channels=16, num_factors=24, num_interactions=3, cutoff=4.0,
-                gaussian_spacing=0.2, mean=0.1, std=1.5)
+                gaussian_spacing=0.2, mean=0.1, std=1.5, init='glorot')
     return {'schnet': schnet.double().eval(), 'dtnn': dtnn.double().eval()}
 
 

@@ -123,14 +123,16 @@ def test_schnet_interaction_composes_in2f_cfconv_dense():
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize('cutoff', [None, 3.0])
-def test_dtnn_interaction_matches_explicit_sum(cutoff):
+@pytest.mark.parametrize('cutoff,smooth', [(None, True), (3.0, True),
+                                           (2.0, False)])
+def test_dtnn_interaction_matches_explicit_sum(cutoff, smooth):
     torch.manual_seed(2)
     pos, edge_index, d = _graph()
-    layer = DTNNInteraction(6, 7, 10, cutoff=cutoff).double()
+    layer = DTNNInteraction(6, 7, 10, cutoff=cutoff, smooth=smooth).double()
     with torch.no_grad():  # non-zero biases so they are exercised
         layer.lin_cf.bias.normal_()
         layer.lin_df.bias.normal_()
+        layer.lin_fc.weight.normal_()  # the original init is zero
     rbf = GaussianRBF(0.0, 3.0, 10).double()
     x = torch.randn(5, 6, dtype=torch.float64)
     out = layer(x, edge_index, d, rbf(d)).detach().numpy()
@@ -146,10 +148,60 @@ def test_dtnn_interaction_matches_explicit_sum(cutoff):
         v = np.tanh(Wfc @ ((Wcf @ x[j].numpy() + bcf) * (Wdf @ e[k] + bdf)))
         if cutoff is not None:
             dk = d[k].item()
-            v = v * (0.5 * (np.cos(np.pi * dk / cutoff) + 1)
-                     if dk < cutoff else 0.0)
+            inside = 1.0 if dk < cutoff else 0.0
+            v = v * inside * (0.5 * (np.cos(np.pi * dk / cutoff) + 1)
+                              if smooth else 1.0)
         expected[i] += v
+    assert (d >= 2.0).any() and (d < 2.0).any(), 'the mask must be tested'
     np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-12)
+
+
+def test_dtnn_interaction_original_init_starts_as_identity():
+    layer = DTNNInteraction(6, 7, 10, cutoff=3.0)
+    assert torch.equal(layer.lin_fc.weight, torch.zeros(6, 7))
+    pos, edge_index, d = _graph()
+    out = layer(torch.randn(5, 6, dtype=torch.float32), edge_index,
+                d.float(), GaussianRBF(0.0, 3.0, 10)(d.float()))
+    assert torch.equal(out, torch.zeros(5, 6))
+    glorot = DTNNInteraction(6, 7, 10, init='glorot')
+    assert glorot.lin_fc.weight.abs().sum() > 0
+    with pytest.raises(ValueError, match='init'):
+        DTNNInteraction(init='xavier')
+
+
+def test_gaussian_rbf_reaches_the_papers_formulas():
+    d = torch.linspace(0.0, 20.0, 57, dtype=torch.float64)
+    # SchNet 2017: exp(-gamma (d - mu_k)^2), gamma = 10 / Å², mu_k = 0.1 k
+    # up to 30 Å.
+    rbf = GaussianRBF(0.0, 30.0, 301, width=20**-0.5).double()
+    mu = 0.1 * np.arange(301)
+    expected = np.exp(-10.0 * (d.numpy()[:, None] - mu[None])**2)
+    np.testing.assert_allclose(rbf(d).numpy(), expected, rtol=1e-12,
+                               atol=1e-300)
+    # Original DTNN code: 100 centres linspace(0, 20, 100), width 0.2 Å.
+    rbf = GaussianRBF(0.0, 20.0, 100, width=0.2).double()
+    mu = np.linspace(0.0, 20.0, 100)
+    expected = np.exp(-0.5 / 0.2**2 * (d.numpy()[:, None] - mu[None])**2)
+    np.testing.assert_allclose(rbf(d).numpy(), expected, rtol=1e-12,
+                               atol=1e-300)
+    with pytest.raises(ValueError, match='width'):
+        GaussianRBF(width=0.0)
+
+
+def test_cfconv_paper_filter_has_two_shifted_softplus():
+    torch.manual_seed(5)
+    conv = CFConv(4, num_gaussians=6, cutoff=3.0,
+                  filter_activations=2).double()
+    e = torch.rand(3, 6, dtype=torch.float64)
+    lin1, lin2 = conv.filter_network[0], conv.filter_network[2]
+    expected = _ssp(_ssp(e.numpy() @ lin1.weight.detach().numpy().T +
+                       lin1.bias.detach().numpy()) @
+                   lin2.weight.detach().numpy().T +
+                   lin2.bias.detach().numpy())
+    np.testing.assert_allclose(conv.filter_network(e).detach().numpy(),
+                               expected, rtol=1e-12)
+    with pytest.raises(ValueError, match='filter_activations'):
+        CFConv(4, filter_activations=3)
 
 
 def test_atomwise_sum_mean_and_per_atom():
@@ -187,6 +239,14 @@ def test_reprs_are_pinned():
         'num_gaussians=50, cutoff=5.0)')
     assert repr(DTNNInteraction()) == (
         'DTNNInteraction(30, num_factors=60, num_gaussians=101, '
-        'cutoff=20.0)')
+        "cutoff=20.0, init='dtnn')")
+    assert repr(DTNNInteraction(cutoff=5.0, smooth=False,
+                                init='glorot')) == (
+        'DTNNInteraction(30, num_factors=60, num_gaussians=101, '
+        "cutoff=5.0, smooth=False, init='glorot')")
+    assert repr(GaussianRBF(0.0, 30.0, 301, width=0.25)) == \
+        'GaussianRBF(start=0.0, stop=30.0, num_gaussians=301, width=0.25)'
+    assert repr(CFConv(64, filter_activations=2)) == \
+        'CFConv(64, num_gaussians=50, cutoff=5.0, filter_activations=2)'
     assert repr(Atomwise(128)) == \
         "Atomwise(128, 1, hidden_channels=64, aggr='sum')"

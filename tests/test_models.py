@@ -97,11 +97,89 @@ def test_energy_is_continuous_across_the_cutoff(name):
 def test_dtnn_without_smooth_cutoff_jumps_at_the_cutoff():
     torch.manual_seed(0)
     model = DTNN(channels=16, num_factors=24, cutoff=4.0,
-                 smooth_cutoff=False).double().eval()
+                 smooth_cutoff=False, init='glorot').double().eval()
     jump = abs(_triatomic_energy(model, model.cutoff - 1e-6) -
                _triatomic_energy(model, model.cutoff + 1e-6))
     assert jump > 1e-4, 'the unsmoothed network is discontinuous on a ' \
         'radius graph; the smooth cutoff is what removes the jump'
+
+
+def test_dtnn_hard_cutoff_ignores_edges_beyond_it():
+    # Regression: DTNN(cutoff=2, smooth_cutoff=False) gave 0.6085 on its
+    # own 2 Å graph and 2.5535 on a 6 Å graph: the step at r_c was missing.
+    torch.manual_seed(0)
+    model = DTNN(channels=16, num_factors=24, cutoff=2.0,
+                 smooth_cutoff=False, init='glorot').double().eval()
+    data = g2_data('CH3CH2OH')
+    own = model(data)
+    wide = Data(z=data.z, pos=data.pos, edge_index=radius_graph(data.pos,
+                                                               6.0))
+    assert wide.edge_index.size(1) > radius_graph(data.pos, 2.0).size(1)
+    torch.testing.assert_close(model(wide), own, rtol=1e-12, atol=1e-12)
+
+
+def test_dtnn_original_initialisation():
+    torch.manual_seed(0)
+    model = DTNN()
+    assert torch.equal(model.readout.lin2.weight,
+                       torch.zeros_like(model.readout.lin2.weight))
+    assert torch.equal(model.interactions[0].lin_fc.weight,
+                       torch.zeros_like(model.interactions[0].lin_fc.weight))
+    # Embeddings ~ N(0, 1/sqrt(30)): standard deviation 30^(-1/4) = 0.427.
+    assert model.embedding.weight.std().item() == pytest.approx(
+        30**-0.25, rel=0.05)
+    glorot = DTNN(init='glorot')
+    assert glorot.embedding.weight.std().item() == pytest.approx(1.0,
+                                                                 rel=0.05)
+    assert glorot.readout.lin2.weight.abs().sum() > 0
+    # The original's 100 Gaussians of width 0.2 Å on [0, 20] Å.
+    original = DTNN(num_gaussians=100, gaussian_width=0.2)
+    assert original.rbf.num_gaussians == 100
+    assert original.rbf.width == 0.2
+    assert original.interactions[0].lin_df.in_channels == 100
+
+
+@pytest.mark.parametrize('cls,changed', [
+    (SchNet, dict(hidden_channels=12, num_filters=10, num_interactions=2,
+                  num_gaussians=13, cutoff=4.5, gaussian_width=0.3,
+                  filter_activations=2, readout='mean', max_z=20)),
+    (DTNN, dict(channels=8, num_factors=9, num_interactions=2,
+                shared_interactions=False, gaussian_spacing=0.3,
+                num_gaussians=17, gaussian_width=0.25, cutoff=6.0,
+                smooth_cutoff=False, hidden_channels=5, readout='mean',
+                max_z=20, init='glorot')),
+])
+def test_config_round_trip_keeps_every_constructor_argument(cls, changed,
+                                                             tmp_path):
+    import inspect
+
+    from pyg_schnet.models import load_model, save_model
+    params = set(inspect.signature(cls.__init__).parameters) - {
+        'self', 'atomref', 'mean', 'std'}
+    # Every argument is changed from its default here: a new argument
+    # must be added to this test, and then must survive the round trip.
+    assert set(changed) == params
+    torch.manual_seed(0)
+    model = cls(**changed).double().eval()
+    save_model(model, tmp_path / 'm.pt')
+    clone, _ = load_model(tmp_path / 'm.pt')
+    clone = clone.double()
+    for name, value in changed.items():
+        assert clone.config[name] == value, name
+    assert repr(clone) == repr(model)
+    data = g2_data('CH3CH2OH')
+    torch.testing.assert_close(clone(data), model(data), rtol=0, atol=0)
+
+
+def test_model_arguments_are_type_checked():
+    with pytest.raises(ValueError, match='shared_interactions'):
+        DTNN(shared_interactions='maybe')
+    with pytest.raises(ValueError, match='cutoff'):
+        SchNet(cutoff=float('inf'))
+    with pytest.raises(ValueError, match='num_interactions'):
+        SchNet(num_interactions=2.5)
+    with pytest.raises(ValueError, match='hidden_channels'):
+        SchNet(hidden_channels=0)
 
 
 def test_batch_equals_single_graphs(model):
@@ -246,8 +324,8 @@ def test_model_reprs_are_pinned():
         "num_gaussians=50, cutoff=5.0, readout='sum')")
     assert repr(DTNN()) == (
         'DTNN(channels=30, num_factors=60, num_interactions=3, '
-        'shared_interactions=True, gaussian_spacing=0.2, cutoff=20.0, '
-        "smooth_cutoff=True, readout='sum')")
+        'shared_interactions=True, num_gaussians=101, cutoff=20.0, '
+        "smooth_cutoff=True, readout='sum', init='dtnn')")
 
 
 def test_default_sizes_and_shared_dtnn_weights():
@@ -265,7 +343,7 @@ def test_dtnn_runs_every_pass(shared):
     # x <- x + v applied T times, with the shared block reused each pass.
     torch.manual_seed(0)
     model = DTNN(num_interactions=3, shared_interactions=shared,
-                 cutoff=6.0).double()
+                 cutoff=6.0, init='glorot').double()
     data = g2_data('CH3CH2OH')
     edge_index = radius_graph(data.pos, 6.0)
     i, j = edge_index

@@ -126,7 +126,8 @@ def crystal_models():
     torch.manual_seed(0)
     return [SchNet(hidden_channels=16, num_filters=16, num_interactions=2,
                    num_gaussians=20, cutoff=4.5).double().eval(),
-            DTNN(channels=12, num_factors=12, cutoff=4.5).double().eval()]
+            DTNN(channels=12, num_factors=12, cutoff=4.5,
+                 init='glorot').double().eval()]
 
 
 def alloy(seed=0, repeat=1):

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from pyg_schnet.graph import MAX_Z
-from pyg_schnet.models.potential import AtomisticModel
+from pyg_schnet.models.potential import AtomisticModel, check_arguments
 from pyg_schnet.nn import Atomwise, DTNNInteraction, GaussianRBF
 
 
@@ -25,14 +25,29 @@ class DTNN(AtomisticModel):
 
     with :math:`\mathbf{v}_{ij}` the factorised tensor interaction
     (:class:`~pyg_schnet.nn.DTNNInteraction`) of the Gaussian expansion of
-    :math:`d_{ij}` (centres every :obj:`gaussian_spacing` Å from 0 to the
-    cutoff, width = spacing). Defaults follow the original code: 30 atom
-    features, 60 factors, :math:`T = 3` passes sharing one set of
-    interaction weights, Gaussians every 0.2 Å up to 20 Å and an output
-    network of 15 tanh units. With :obj:`smooth_cutoff=True` each message is
-    multiplied by the cosine cutoff, so energies stay continuous on a
-    radius graph; :obj:`smooth_cutoff=False` is the original network (exact
-    when the graph holds all pairs, e.g. QM9 molecules under 20 Å).
+    :math:`d_{ij}` (:class:`~pyg_schnet.nn.GaussianRBF`). With
+    :obj:`smooth_cutoff=True` each message is multiplied by the cosine
+    cutoff, so energies stay continuous on a radius graph;
+    :obj:`smooth_cutoff=False` is the original network restricted to pairs
+    closer than the cutoff (a hard step: pairs at :math:`d \geq r_c`
+    contribute nothing, whatever graph is passed in).
+
+    Defaults follow the original code (``atomistic-machine-learning/dtnn``)
+    in size: 30 atom features, 60 factors, :math:`T = 3` passes sharing one
+    set of interaction weights, a 20 Å cutoff and an output network of 15
+    tanh units; and, with :obj:`init="dtnn"`, in initialisation:
+    :math:`\mathbf{W}^{fc}` and the last readout layer start at zero and
+    the embeddings are drawn from :math:`\mathcal{N}(0, 1/\sqrt{C})`
+    (Glorot uniform and :math:`\mathcal{N}(0, 1)` with
+    :obj:`init="glorot"`). Where it differs by default:
+
+    * Gaussians: centres every :obj:`gaussian_spacing` = 0.2 Å from 0 to
+      the cutoff, i.e. 101 of them on :math:`[0, 20]` Å, width = spacing.
+      The original has 100 centres on :math:`[0, 20]` Å (spacing 20/99 Å)
+      and width 0.2 Å: :obj:`num_gaussians=100, gaussian_width=0.2`.
+    * The smooth cutoff (:obj:`smooth_cutoff=True`); the original has none
+      (:obj:`smooth_cutoff=False` with a cutoff beyond the largest
+      distance reproduces it).
 
     Args:
         channels (int, optional): Atom feature size. (default: :obj:`30`)
@@ -43,11 +58,18 @@ class DTNN(AtomisticModel):
         shared_interactions (bool, optional): One set of interaction weights
             for all passes (the original DTNN), or one per pass.
             (default: :obj:`True`)
-        gaussian_spacing (float, optional): Spacing and width of the
-            Gaussians in Å. (default: :obj:`0.2`)
+        gaussian_spacing (float, optional): Spacing of the Gaussians in Å,
+            used when :obj:`num_gaussians` is :obj:`None`.
+            (default: :obj:`0.2`)
+        num_gaussians (int, optional): Number of Gaussians on
+            :math:`[0, r_c]`, overriding :obj:`gaussian_spacing`.
+            (default: :obj:`None`)
+        gaussian_width (float, optional): Width of the Gaussians in Å
+            (default: :obj:`None`, the spacing).
         cutoff (float, optional): Cutoff radius in Å. (default: :obj:`20.0`)
         smooth_cutoff (bool, optional): Multiply messages by the cosine
-            cutoff. (default: :obj:`True`)
+            cutoff (:obj:`True`) or by the step :math:`[d < r_c]`.
+            (default: :obj:`True`)
         hidden_channels (int, optional): Units of the tanh output layer.
             (default: :obj:`15`)
         readout (str, optional): :obj:`"sum"` or :obj:`"mean"`.
@@ -59,6 +81,8 @@ class DTNN(AtomisticModel):
             (default: :obj:`0.0`)
         std (float, optional): Per-atom scale :math:`\sigma` (eV).
             (default: :obj:`1.0`)
+        init (str, optional): :obj:`"dtnn"` (the original code's
+            initialisation) or :obj:`"glorot"`. (default: :obj:`"dtnn"`)
 
     Shapes:
         - **input:** as :class:`SchNet`
@@ -67,24 +91,40 @@ class DTNN(AtomisticModel):
     """
     def __init__(self, channels: int = 30, num_factors: int = 60,
                  num_interactions: int = 3, shared_interactions: bool = True,
-                 gaussian_spacing: float = 0.2, cutoff: float = 20.0,
-                 smooth_cutoff: bool = True, hidden_channels: int = 15,
-                 readout: str = 'sum', max_z: int = MAX_Z,
-                 atomref: Optional[Tensor] = None, mean: float = 0.0,
-                 std: float = 1.0):
+                 gaussian_spacing: float = 0.2,
+                 num_gaussians: Optional[int] = None,
+                 gaussian_width: Optional[float] = None,
+                 cutoff: float = 20.0, smooth_cutoff: bool = True,
+                 hidden_channels: int = 15, readout: str = 'sum',
+                 max_z: int = MAX_Z, atomref: Optional[Tensor] = None,
+                 mean: float = 0.0, std: float = 1.0, init: str = 'dtnn'):
         super().__init__(cutoff, max_z)
+        check_arguments(channels=(channels, int, 1),
+                        num_factors=(num_factors, int, 1),
+                        num_interactions=(num_interactions, int, 1),
+                        hidden_channels=(hidden_channels, int, 1),
+                        shared_interactions=(shared_interactions, bool),
+                        smooth_cutoff=(smooth_cutoff, bool))
+        if init not in ('dtnn', 'glorot'):
+            raise ValueError(f"'init' must be 'dtnn' or 'glorot' (got "
+                             f"{init!r})")
         self.channels = channels
         self.num_factors = num_factors
         self.num_interactions = num_interactions
         self.shared_interactions = shared_interactions
         self.gaussian_spacing = float(gaussian_spacing)
         self.smooth_cutoff = smooth_cutoff
+        self.init = init
         self.embedding = torch.nn.Embedding(max_z + 1, channels)
-        self.rbf = GaussianRBF.from_spacing(0.0, cutoff, gaussian_spacing)
+        if num_gaussians is None:
+            self.rbf = GaussianRBF.from_spacing(0.0, cutoff, gaussian_spacing,
+                                                gaussian_width)
+        else:
+            self.rbf = GaussianRBF(0.0, cutoff, num_gaussians, gaussian_width)
         num_blocks = 1 if shared_interactions else num_interactions
         self.interactions = torch.nn.ModuleList([
             DTNNInteraction(channels, num_factors, self.rbf.num_gaussians,
-                            cutoff if smooth_cutoff else None)
+                            cutoff, smooth=smooth_cutoff, init=init)
             for _ in range(num_blocks)
         ])
         self.readout = Atomwise(channels, 1, hidden_channels,
@@ -92,14 +132,14 @@ class DTNN(AtomisticModel):
                                 std=std)
         if atomref is not None:
             self.set_atomref(atomref)
-        self._config = dict(channels=channels, num_factors=num_factors,
-                            num_interactions=num_interactions,
-                            shared_interactions=shared_interactions,
-                            gaussian_spacing=self.gaussian_spacing,
-                            cutoff=self.cutoff, smooth_cutoff=smooth_cutoff,
-                            hidden_channels=hidden_channels, readout=readout,
-                            max_z=max_z)
         self.reset_parameters()
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        if self.init == 'dtnn':
+            torch.nn.init.normal_(self.embedding.weight,
+                                  std=self.channels**-0.25)
+            torch.nn.init.zeros_(self.readout.lin2.weight)
 
     def interaction_blocks(self) -> List[torch.nn.Module]:
         r"""One block per pass; with :obj:`shared_interactions` the same
@@ -113,6 +153,6 @@ class DTNN(AtomisticModel):
                 f'num_factors={self.num_factors}, '
                 f'num_interactions={self.num_interactions}, '
                 f'shared_interactions={self.shared_interactions}, '
-                f'gaussian_spacing={self.gaussian_spacing}, '
+                f'num_gaussians={self.rbf.num_gaussians}, '
                 f'cutoff={self.cutoff}, smooth_cutoff={self.smooth_cutoff}, '
-                f"readout='{self.readout.aggr}')")
+                f"readout='{self.readout.aggr}', init='{self.init}')")

@@ -1,4 +1,7 @@
 """The energy → forces/stress logic shared by every model."""
+import functools
+import inspect
+import math
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
@@ -16,6 +19,42 @@ from pyg_schnet.graph import (
 from pyg_schnet.nn import Atomwise
 
 ModelOutput = Union[Tensor, Tuple[Tensor, ...]]
+
+#: Constructor arguments kept in the state dict rather than the config.
+_STATE_ARGUMENTS = ('atomref', 'mean', 'std')
+
+
+def check_arguments(**arguments: Tuple[Any, ...]) -> None:
+    r"""Checks constructor arguments given as :obj:`name=(value, type)` or
+    :obj:`name=(value, int, minimum)`: a bool where a bool is expected, an
+    integer (not a bool) of at least :obj:`minimum` where an integer is.
+
+    Raises:
+        ValueError: naming the argument, its value and what was expected.
+    """
+    for name, (value, kind, *minimum) in arguments.items():
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ValueError(f"'{name}' must be True or False (got "
+                                 f"{value!r})")
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"'{name}' must be an integer (got "
+                                 f"{value!r})")
+            if minimum and value < minimum[0]:
+                raise ValueError(f"'{name}' must be at least {minimum[0]} "
+                                 f"(got {value})")
+
+
+def _json_like(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_json_like(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _json_like(v)
+                   for k, v in value.items())
+    return False
 
 
 def edge_vectors(pos: Tensor, edge_index: Tensor, batch: Tensor,
@@ -58,11 +97,48 @@ class AtomisticModel(torch.nn.Module):
     interactions: torch.nn.ModuleList
     readout: Atomwise
 
+    def __init_subclass__(cls, **kwargs):
+        # Every model records the arguments it was built with, so that
+        # `config` (what save_model stores) can never miss a new argument:
+        # the wrapper binds the call to the signature of `__init__`.
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get('__init__')
+        if init is None:
+            return
+        signature = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kw):
+            init(self, *args, **kw)
+            if type(self) is cls:
+                bound = signature.bind(self, *args, **kw)
+                bound.apply_defaults()
+                config = {}
+                for name, param in signature.parameters.items():
+                    if name == 'self' or name in _STATE_ARGUMENTS or \
+                            param.kind in (param.VAR_POSITIONAL,
+                                           param.VAR_KEYWORD):
+                        continue
+                    value = bound.arguments[name]
+                    if not _json_like(value):
+                        raise ValueError(
+                            f"{cls.__name__}: argument '{name}' must be a "
+                            f'number, string, bool or None to be saved '
+                            f'with the model (got {type(value).__name__})')
+                    config[name] = value
+                self._config = config
+
+        cls.__init__ = recording_init
+
     def __init__(self, cutoff: float, max_z: int = MAX_Z,
                  atomref: Optional[Tensor] = None):
         super().__init__()
-        if not cutoff > 0:
-            raise ValueError(f"'cutoff' must be positive (got {cutoff} Å)")
+        if isinstance(cutoff, bool) or \
+                not isinstance(cutoff, (int, float)) or \
+                not (math.isfinite(cutoff) and cutoff > 0):
+            raise ValueError(f"'cutoff' must be a positive, finite number "
+                             f"of Å (got {cutoff!r})")
+        check_arguments(max_z=(max_z, int, 1))
         self.cutoff = float(cutoff)
         self.max_z = int(max_z)
         self.use_atomref = atomref is not None
@@ -76,7 +152,8 @@ class AtomisticModel(torch.nn.Module):
     @property
     def config(self) -> Dict[str, Any]:
         r"""The constructor arguments (JSON-serialisable) that rebuild this
-        model; the weights, :obj:`atomref`, mean and std are in
+        model, recorded from the call to :obj:`__init__` (so every argument
+        is in it); the weights, :obj:`atomref`, mean and std are in
         :meth:`state_dict`."""
         return {**self._config, 'use_atomref': self.use_atomref}
 
@@ -85,6 +162,11 @@ class AtomisticModel(torch.nn.Module):
         r"""Rebuilds a model from :attr:`config` (weights not loaded)."""
         config = dict(config)
         use_atomref = config.pop('use_atomref', False)
+        known = inspect.signature(cls.__init__).parameters
+        unknown = sorted(set(config) - set(known))
+        if unknown:
+            raise ValueError(f'{cls.__name__} has no arguments {unknown} '
+                             f'(saved by another version of pyg_schnet?)')
         model = cls(**config)
         model.use_atomref = bool(use_atomref)
         return model

@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from pyg_schnet.graph import MAX_Z
-from pyg_schnet.models.potential import AtomisticModel
+from pyg_schnet.models.potential import AtomisticModel, check_arguments
 from pyg_schnet.nn import Atomwise, GaussianRBF, SchNetInteraction
 
 
@@ -32,6 +32,24 @@ class SchNet(AtomisticModel):
     :math:`\mathrm{Dense}(H/2 \to 1)`. Forces and stress come from
     :meth:`forward` by automatic differentiation.
 
+    The defaults are SchNetPack's QM9 model (and the thesis' size: 128
+    features, 6 interactions). Where they differ from the 2017 paper
+    (`arXiv:1706.08566 <https://arxiv.org/abs/1706.08566>`_), the paper's
+    choice is an argument away:
+
+    * Gaussians: width = spacing (:math:`50` on :math:`[0, 5]` Å:
+      :math:`\sigma = 0.102` Å); the paper uses
+      :math:`\exp(-\gamma (d - \mu_k)^2)`, :math:`\gamma = 10`
+      Å\ :sup:`-2`, every 0.1 Å up to 30 Å:
+      :obj:`num_gaussians=301, cutoff=30.0, gaussian_width=20**-0.5`.
+    * Filter network: one shifted softplus (SchNetPack); the paper has one
+      after each dense layer: :obj:`filter_activations=2`.
+    * Cutoff: the cosine cutoff at 5 Å of the 2018 SchNet paper
+      (`arXiv:1712.06113 <https://arxiv.org/abs/1712.06113>`_); the 2017
+      paper's QM9 model has none (a cutoff beyond the largest distance).
+    * Initialisation: Glorot uniform weights, zero biases,
+      :math:`\mathcal{N}(0, 1)` embeddings (PyTorch's default).
+
     Args:
         hidden_channels (int, optional): Atom feature size :math:`H`.
             (default: :obj:`128`)
@@ -43,6 +61,10 @@ class SchNet(AtomisticModel):
             (default: :obj:`50`)
         cutoff (float, optional): Cutoff radius :math:`r_c` in Å of the
             graph and the cosine cutoff. (default: :obj:`5.0`)
+        gaussian_width (float, optional): Width of the Gaussians in Å
+            (default: :obj:`None`, their spacing).
+        filter_activations (int, optional): Shifted softplus layers in each
+            filter network, :obj:`1` or :obj:`2`. (default: :obj:`1`)
         readout (str, optional): :obj:`"sum"` for extensive targets such as
             energies, :obj:`"mean"` for intensive ones. (default: :obj:`"sum"`)
         max_z (int, optional): Largest atomic number. (default: :obj:`100`)
@@ -64,30 +86,31 @@ class SchNet(AtomisticModel):
     """
     def __init__(self, hidden_channels: int = 128, num_filters: int = 128,
                  num_interactions: int = 6, num_gaussians: int = 50,
-                 cutoff: float = 5.0, readout: str = 'sum',
+                 cutoff: float = 5.0, gaussian_width: Optional[float] = None,
+                 filter_activations: int = 1, readout: str = 'sum',
                  max_z: int = MAX_Z, atomref: Optional[Tensor] = None,
                  mean: float = 0.0, std: float = 1.0):
         super().__init__(cutoff, max_z)
+        check_arguments(hidden_channels=(hidden_channels, int, 2),
+                        num_filters=(num_filters, int, 1),
+                        num_interactions=(num_interactions, int, 0),
+                        num_gaussians=(num_gaussians, int, 2))
         self.hidden_channels = hidden_channels
         self.num_filters = num_filters
         self.num_interactions = num_interactions
         self.num_gaussians = num_gaussians
         self.embedding = torch.nn.Embedding(max_z + 1, hidden_channels)
-        self.rbf = GaussianRBF(0.0, cutoff, num_gaussians)
+        self.rbf = GaussianRBF(0.0, cutoff, num_gaussians, gaussian_width)
         self.interactions = torch.nn.ModuleList([
             SchNetInteraction(hidden_channels, num_filters, num_gaussians,
-                              cutoff) for _ in range(num_interactions)
+                              cutoff, filter_activations)
+            for _ in range(num_interactions)
         ])
         self.readout = Atomwise(hidden_channels, 1, hidden_channels // 2,
                                 activation='ssp', aggr=readout, mean=mean,
                                 std=std)
         if atomref is not None:
             self.set_atomref(atomref)
-        self._config = dict(hidden_channels=hidden_channels,
-                            num_filters=num_filters,
-                            num_interactions=num_interactions,
-                            num_gaussians=num_gaussians, cutoff=self.cutoff,
-                            readout=readout, max_z=max_z)
         self.reset_parameters()
 
     def __repr__(self) -> str:

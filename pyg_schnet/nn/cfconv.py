@@ -27,6 +27,13 @@ class CFConv(MessagePassing):
     :class:`CosineCutoff`, so the filter is exactly zero for
     :math:`d_{ij} \geq r_c`.
 
+    One shifted softplus in the filter network is SchNetPack's choice (and
+    this package's default); the 2017 paper's filter network applies it
+    after both dense layers,
+    :math:`\mathbf{W}(d) = f_c(d)\,\mathrm{ssp}(\mathbf{W}_2\,
+    \mathrm{ssp}(\mathbf{W}_1 \mathbf{e}(d) + \mathbf{b}_1) +
+    \mathbf{b}_2)`, which :obj:`filter_activations=2` reproduces.
+
     Args:
         channels (int): Number of filters :math:`F`; also the size of each
             input and output node feature vector.
@@ -34,6 +41,9 @@ class CFConv(MessagePassing):
             :obj:`edge_attr`. (default: :obj:`50`)
         cutoff (float, optional): Cutoff radius :math:`r_c` in Å.
             (default: :obj:`5.0`)
+        filter_activations (int, optional): Shifted softplus layers in the
+            filter network: :obj:`1` (SchNetPack) or :obj:`2` (the 2017
+            paper). (default: :obj:`1`)
         aggr (str, optional): The aggregation scheme. (default: :obj:`"add"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
@@ -49,18 +59,26 @@ class CFConv(MessagePassing):
         - **output:** node features :math:`(|\mathcal{V}|, F)`
     """
     def __init__(self, channels: int, num_gaussians: int = 50,
-                 cutoff: float = 5.0, aggr: str = 'add', **kwargs):
+                 cutoff: float = 5.0, filter_activations: int = 1,
+                 aggr: str = 'add', **kwargs):
         super().__init__(aggr=aggr, **kwargs)
+        if filter_activations not in (1, 2):
+            raise ValueError(f"'filter_activations' must be 1 or 2 (got "
+                             f"{filter_activations!r})")
         self.channels = channels
         self.num_gaussians = num_gaussians
         self.cutoff = float(cutoff)
-        self.filter_network = torch.nn.Sequential(
+        self.filter_activations = int(filter_activations)
+        layers = [
             Linear(num_gaussians, channels, weight_initializer='glorot',
                    bias_initializer='zeros'),
             ShiftedSoftplus(),
             Linear(channels, channels, weight_initializer='glorot',
                    bias_initializer='zeros'),
-        )
+        ]
+        if filter_activations == 2:
+            layers.append(ShiftedSoftplus())
+        self.filter_network = torch.nn.Sequential(*layers)
         self.cutoff_fn = CosineCutoff(cutoff)
         self.reset_parameters()
 
@@ -79,8 +97,11 @@ class CFConv(MessagePassing):
         return x_j * W
 
     def __repr__(self) -> str:
+        extra = '' if self.filter_activations == 1 else \
+            f', filter_activations={self.filter_activations}'
         return (f'{self.__class__.__name__}({self.channels}, '
-                f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff})')
+                f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff}'
+                f'{extra})')
 
 
 class SchNetInteraction(torch.nn.Module):
@@ -108,6 +129,8 @@ class SchNetInteraction(torch.nn.Module):
             expansion. (default: :obj:`50`)
         cutoff (float, optional): Cutoff radius :math:`r_c` in Å.
             (default: :obj:`5.0`)
+        filter_activations (int, optional): Shifted softplus layers in the
+            filter network (see :class:`CFConv`). (default: :obj:`1`)
 
     Shapes:
         - **input:**
@@ -118,7 +141,8 @@ class SchNetInteraction(torch.nn.Module):
         - **output:** update :math:`(|\mathcal{V}|, H)`
     """
     def __init__(self, hidden_channels: int = 128, num_filters: int = 128,
-                 num_gaussians: int = 50, cutoff: float = 5.0):
+                 num_gaussians: int = 50, cutoff: float = 5.0,
+                 filter_activations: int = 1):
         super().__init__()
         self.hidden_channels = hidden_channels
         self.num_filters = num_filters
@@ -126,7 +150,8 @@ class SchNetInteraction(torch.nn.Module):
         self.cutoff = float(cutoff)
         self.in2f = Linear(hidden_channels, num_filters, bias=False,
                            weight_initializer='glorot')
-        self.conv = CFConv(num_filters, num_gaussians, cutoff)
+        self.conv = CFConv(num_filters, num_gaussians, cutoff,
+                           filter_activations)
         self.f2out = Linear(num_filters, hidden_channels,
                             weight_initializer='glorot',
                             bias_initializer='zeros')
@@ -148,7 +173,10 @@ class SchNetInteraction(torch.nn.Module):
         return self.dense(self.act(self.f2out(h)))
 
     def __repr__(self) -> str:
+        extra = '' if self.conv.filter_activations == 1 else \
+            f', filter_activations={self.conv.filter_activations}'
         return (f'{self.__class__.__name__}('
                 f'hidden_channels={self.hidden_channels}, '
                 f'num_filters={self.num_filters}, '
-                f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff})')
+                f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff}'
+                f'{extra})')

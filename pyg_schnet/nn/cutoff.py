@@ -33,8 +33,9 @@ class CosineCutoff(torch.nn.Module):
     """
     def __init__(self, cutoff: float = 5.0):
         super().__init__()
-        if not cutoff > 0:
-            raise ValueError(f"'cutoff' must be positive (got {cutoff} Å)")
+        if not (math.isfinite(cutoff) and cutoff > 0):
+            raise ValueError(f"'cutoff' must be a positive, finite number "
+                             f"of Å (got {cutoff})")
         self.cutoff = float(cutoff)
 
     def forward(self, distances: Tensor) -> Tensor:

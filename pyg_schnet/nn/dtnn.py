@@ -30,14 +30,26 @@ class DTNNInteraction(MessagePassing):
     factors back to the :math:`C` atom features. The neighbourhood excludes
     :math:`j = i` (no self loops in the graph).
 
-    The smoothing :math:`s(d_{ij})` is the masked :class:`CosineCutoff`
-    :math:`f_c(d_{ij})` when :obj:`cutoff` is given, or :math:`1` when
-    :obj:`cutoff=None` (the original network, defined on all pairs of a
-    molecule). It multiplies the *message*, not the expansion
+    The factor :math:`s(d_{ij})` is
+
+    * :math:`f_c(d_{ij})`, the masked :class:`CosineCutoff`, with
+      :obj:`smooth=True` (the default): energies stay continuous when an
+      atom crosses the cutoff of a radius graph;
+    * the step :math:`[d_{ij} < r_c]` with :obj:`smooth=False`: the
+      original network restricted to the cutoff sphere (pairs farther than
+      :math:`r_c` contribute nothing, whatever graph is passed in);
+    * :math:`1` when :obj:`cutoff=None`: the original network on every
+      edge of the graph (all pairs of a molecule).
+
+    It multiplies the *message*, not the expansion
     :math:`\hat{\mathbf{e}}_{ij}`: because of the bias
     :math:`\mathbf{b}^{f_2}`, a message built from a vanishing expansion
-    does not vanish, and energies would jump when an atom crosses the
-    cutoff of a radius graph.
+    does not vanish.
+
+    With :obj:`init="dtnn"` (the original code's choice)
+    :math:`\mathbf{W}^{fc}` starts at zero, so each pass starts as the
+    identity; :obj:`init="glorot"` draws it like the other weights (Glorot
+    uniform, zero biases).
 
     Args:
         channels (int, optional): Atom feature size :math:`C`.
@@ -46,8 +58,13 @@ class DTNNInteraction(MessagePassing):
             (default: :obj:`60`)
         num_gaussians (int, optional): Size of the distance expansion.
             (default: :obj:`101`)
-        cutoff (float, optional): Cutoff radius :math:`r_c` in Å of the
-            smoothing, or :obj:`None` for none. (default: :obj:`20.0`)
+        cutoff (float, optional): Cutoff radius :math:`r_c` in Å, or
+            :obj:`None` for none. (default: :obj:`20.0`)
+        smooth (bool, optional): Cosine cutoff (:obj:`True`) or hard step
+            at :math:`r_c` (:obj:`False`). (default: :obj:`True`)
+        init (str, optional): :obj:`"dtnn"` (zero
+            :math:`\mathbf{W}^{fc}`) or :obj:`"glorot"`.
+            (default: :obj:`"dtnn"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
@@ -63,13 +80,18 @@ class DTNNInteraction(MessagePassing):
     """
     def __init__(self, channels: int = 30, num_factors: int = 60,
                  num_gaussians: int = 101, cutoff: Optional[float] = 20.0,
-                 **kwargs):
+                 smooth: bool = True, init: str = 'dtnn', **kwargs):
         kwargs.setdefault('aggr', 'add')
         super().__init__(**kwargs)
+        if init not in ('dtnn', 'glorot'):
+            raise ValueError(f"'init' must be 'dtnn' or 'glorot' (got "
+                             f"{init!r})")
         self.channels = channels
         self.num_factors = num_factors
         self.num_gaussians = num_gaussians
         self.cutoff = None if cutoff is None else float(cutoff)
+        self.smooth = bool(smooth)
+        self.init = init
         self.lin_cf = Linear(channels, num_factors,
                              weight_initializer='glorot',
                              bias_initializer='zeros')
@@ -86,6 +108,8 @@ class DTNNInteraction(MessagePassing):
         self.lin_cf.reset_parameters()
         self.lin_df.reset_parameters()
         self.lin_fc.reset_parameters()
+        if self.init == 'dtnn':
+            torch.nn.init.zeros_(self.lin_fc.weight)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor,
                 edge_attr: Tensor) -> Tensor:
@@ -93,8 +117,11 @@ class DTNNInteraction(MessagePassing):
         h = self.lin_cf(x)
         if self.cutoff_fn is None:
             smooth = None
-        else:
+        elif self.smooth:
             smooth = self.cutoff_fn(edge_weight).unsqueeze(-1)
+        else:
+            smooth = (edge_weight < self.cutoff_fn.cutoff).to(
+                h.dtype).unsqueeze(-1)
         return self.propagate(edge_index, h=h, edge_attr=edge_attr,
                               smooth=smooth)
 
@@ -104,6 +131,9 @@ class DTNNInteraction(MessagePassing):
         return v if smooth is None else v * smooth
 
     def __repr__(self) -> str:
+        smooth = '' if self.smooth or self.cutoff is None else \
+            ', smooth=False'
         return (f'{self.__class__.__name__}({self.channels}, '
                 f'num_factors={self.num_factors}, '
-                f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff})')
+                f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff}'
+                f"{smooth}, init='{self.init}')")

@@ -32,6 +32,7 @@ class TrainConfig:
     n_train: int = 1000
     n_val: int = 1000
     n_test: Optional[int] = 10000  #: None: all the rest
+    split_file: Optional[str] = None  #: a split.pt to reuse instead
     readout: Optional[str] = None  #: sum | mean; default per target
     atomref: str = 'auto'  #: auto | dataset | fit | none
     forces: bool = True  #: train on forces when the data has them

@@ -80,15 +80,46 @@ def evaluate_model(model: AtomisticModel, loader: DataLoader, target: str,
     return out
 
 
+def load_split(path: os.PathLike, num_items: int):
+    r"""The :obj:`(train, val, test)` index tensors of a :obj:`split.pt`
+    file (a dict of three 1-D integer tensors), checked against a dataset
+    of :obj:`num_items` structures: indices in range, no structure in two
+    sets, none repeated."""
+    blob = torch.load(path, map_location='cpu', weights_only=True)
+    if not isinstance(blob, dict) or not {'train', 'val', 'test'} <= set(blob):
+        raise ValueError(f'{path} is not a split file (a dict with train, '
+                         f'val and test index tensors)')
+    sets = []
+    for name in ('train', 'val', 'test'):
+        idx = blob[name]
+        if not isinstance(idx, torch.Tensor) or idx.dim() != 1 or \
+                idx.is_floating_point():
+            raise ValueError(f"{path}: '{name}' must be a 1-D integer "
+                             f'tensor')
+        idx = idx.long()
+        if idx.numel() and (int(idx.min()) < 0 or
+                            int(idx.max()) >= num_items):
+            raise ValueError(f"{path}: '{name}' holds indices outside "
+                             f'0..{num_items - 1} (the dataset has '
+                             f'{num_items} structures)')
+        sets.append(idx)
+    everything = torch.cat(sets)
+    if torch.unique(everything).numel() != everything.numel():
+        raise ValueError(f'{path}: a structure appears twice (in two sets '
+                         f'or twice in one)')
+    return tuple(sets)
+
+
 def _prepare(config: TrainConfig, paths: RunPaths, resume: bool):
     dataset, info = load_dataset(config.dataset, config.root, config.target,
                                  config.max_molecules)
     if config.readout is not None:
         info.readout = config.readout
     if resume and paths.split.exists():
-        split = torch.load(paths.split, weights_only=True)
-        train_idx, val_idx, test_idx = split['train'], split['val'], \
-            split['test']
+        train_idx, val_idx, test_idx = load_split(paths.split, len(dataset))
+    elif config.split_file:
+        train_idx, val_idx, test_idx = load_split(config.split_file,
+                                                  len(dataset))
     else:
         train_idx, val_idx, test_idx = random_split(
             len(dataset), config.n_train, config.n_val, config.n_test,
