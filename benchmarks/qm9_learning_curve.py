@@ -42,7 +42,7 @@ def read_rows(path: Path) -> list:
 
 
 def write_outputs(rows: list) -> None:
-    from pyg_schnet.data.atomic import atomic_path, atomic_write_text
+    from pyg_schnet.io import atomic_path, atomic_write_text
 
     rows = sorted(rows, key=lambda r: (r['model'], int(r['n_train'])))
     with atomic_path(RESULTS / 'learning_curve.csv') as tmp:

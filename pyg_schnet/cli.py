@@ -9,12 +9,16 @@ from pyg_schnet.train.config import TrainConfig
 _DEFAULTS = TrainConfig(root='$PYG_SCHNET_DATA or ~/.cache/pyg_schnet')
 
 
-def _optional_int(text: str) -> Optional[int]:
-    return None if text.lower() in ('all', 'none') else int(text)
-
-
 def _optional_float(text: str) -> Optional[float]:
-    return None if text.lower() in ('none', 'off', '0') else float(text)
+    r"""A number, or :obj:`None` for 'none'/'off' (0 is a number: the
+    configuration refuses it where it makes no sense)."""
+    if text.strip().lower() in ('none', 'off'):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or 'none', got '{text}'") from None
 
 
 def _key_value(text: str):
@@ -47,8 +51,10 @@ def _train_parser(sub) -> None:
     p.add_argument('--config', help='YAML file of options')
     p.add_argument('--resume', action='store_true',
                    help='continue the run in --run-dir from its last '
-                   'checkpoint (its saved configuration is used; --epochs '
-                   'and --max-time may extend it)')
+                   'checkpoint with its saved configuration; only --epochs, '
+                   '--max-time, hardware options, --no-progress, --root and '
+                   '--dataset (a moved file, checked against the run) may '
+                   'be given')
     g = p.add_argument_group('data')
     opt(g, '--dataset', "'qm9' or a structure file ASE can read (extxyz, "
         'traj, .db, ...)')
@@ -57,10 +63,15 @@ def _train_parser(sub) -> None:
         "means U0 for QM9, 'energy' for files")
     opt(g, '--root', 'dataset cache folder')
     opt(g, '--max-molecules', 'use only the first N structures', type=int)
-    opt(g, '--n-train', 'training structures', type=int)
-    opt(g, '--n-val', 'validation structures', type=int)
-    opt(g, '--n-test', "test structures ('all': the rest)",
-        type=_optional_int)
+    g.add_argument('--n-train', dest='n_train', metavar='N',
+                   help='training structures: a count, or a fraction such as '
+                   '0.8 or 80%% (default: QM9 1000, files 80%%)')
+    g.add_argument('--n-val', dest='n_val', metavar='N',
+                   help='validation structures, count or fraction (default: '
+                   'QM9 1000, files 10%%)')
+    g.add_argument('--n-test', dest='n_test', metavar='N',
+                   help="test structures, count or fraction, or 'rest' "
+                   '(default: QM9 10000, files the rest)')
     opt(g, '--split-file', 'reuse the split of another run (its split.pt: '
         'train/val/test index tensors) instead of --n-train/--n-val/'
         '--n-test')
@@ -88,7 +99,8 @@ def _train_parser(sub) -> None:
         metavar='KEY=VALUE')
     g = p.add_argument_group('optimisation')
     opt(g, '--epochs', 'maximum epochs', type=int)
-    opt(g, '--max-time', "minutes of training at most ('none': no limit)",
+    opt(g, '--max-time', 'minutes of training in this call at most (a '
+        "resume starts a new budget; 'none': no limit)",
         type=_optional_float)
     opt(g, '--batch-size', 'structures per batch', type=int)
     opt(g, '--lr', 'learning rate', type=float)
@@ -121,29 +133,28 @@ def _train_parser(sub) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from pyg_schnet.train.run import RunPaths, train
+    from pyg_schnet.train.run import resume_config, train
 
-    typed = {k: v for k, v in vars(args).items()
+    given = {k: v for k, v in vars(args).items()
              if k not in ('func', 'config', 'resume', 'command')}
-    if 'model_kwargs' in typed:
-        typed['model_kwargs'] = dict(typed['model_kwargs'])
-    if getattr(args, 'resume', False):
-        run_dir = typed.get('run_dir', _DEFAULTS.run_dir)
-        saved = RunPaths(run_dir).config
-        if not saved.exists():
-            raise FileNotFoundError(f'nothing to resume in {run_dir} (no '
-                                    f'config.yaml)')
-        config = TrainConfig.load(saved)
-        for key in ('epochs', 'max_time', 'progress'):
-            if key in typed:
-                setattr(config, key, typed[key])
-        train(config, resume=True)
-        return 0
+    if 'model_kwargs' in given:
+        given['model_kwargs'] = dict(given['model_kwargs'])
     values: Dict[str, Any] = {}
     if getattr(args, 'config', None):
-        values.update(TrainConfig.load(args.config).to_dict())
-    values.update(typed)
-    train(TrainConfig.from_dict(values))
+        from pyg_schnet.train.config import read_yaml_mapping
+        values.update(read_yaml_mapping(args.config))
+    values.update(given)
+    if getattr(args, 'resume', False):
+        run_dir = values.pop('run_dir', _DEFAULTS.run_dir)
+        config = resume_config(run_dir, values)
+        train(config, resume=True)
+        return 0
+    try:
+        config = TrainConfig.from_dict(values)
+    except ValueError as e:
+        where = f'{args.config}: ' if getattr(args, 'config', None) else ''
+        raise ValueError(f'{where}{e}') from None
+    train(config)
     return 0
 
 
@@ -154,9 +165,35 @@ def _load(where: str):
     from pyg_schnet.train.run import RunPaths
 
     path = Path(where)
+    if not path.exists():
+        raise FileNotFoundError(f'no run folder or model file at {where}')
     paths = RunPaths(path) if path.is_dir() else None
+    if paths is not None and not paths.model.exists():
+        raise FileNotFoundError(
+            f'{where} has no model.pt: it is not a finished run (resume it '
+            f'with pyg-schnet train --resume --run-dir {where})')
     model, meta = load_model(paths.model if paths else path)
     return model, meta, paths
+
+
+def _warn_unseen(model, structures, names) -> None:
+    r"""Prints which structures hold elements the model was not trained
+    on."""
+    from pyg_schnet.models.potential import unseen_elements_message
+
+    trained = model.trained_elements
+    if trained is None:
+        return
+    bad = {}
+    for k, data in enumerate(structures):
+        unseen = sorted(set(data.z.tolist()) - set(trained))
+        if unseen:
+            bad.setdefault(tuple(unseen), []).append(names(k))
+    for unseen, where in bad.items():
+        shown = ', '.join(where[:5]) + (f' and {len(where) - 5} more'
+                                        if len(where) > 5 else '')
+        print(f'warning: {shown}: ' + unseen_elements_message(
+            list(unseen), trained), file=sys.stderr)
 
 
 def _evaluate_parser(sub) -> None:
@@ -170,34 +207,64 @@ def _evaluate_parser(sub) -> None:
                    '(default: test)')
     p.add_argument('--dataset', help='evaluate on all structures of this '
                    'file instead of the run split')
-    p.add_argument('--batch-size', type=int, default=64,
+    p.add_argument('--batch-size', type=_positive_int, default=64,
                    help='structures per batch (default: 64)')
     p.set_defaults(func=_evaluate)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive integer, got {value}')
+    return value
+
+
 def _evaluate(args: argparse.Namespace) -> int:
-    import torch
     from torch_geometric.loader import DataLoader
 
     from pyg_schnet.data import AtomsDataset
-    from pyg_schnet.train.datasets import load_dataset
-    from pyg_schnet.train.run import evaluate_model
+    from pyg_schnet.train.datasets import (
+        dataset_fingerprint,
+        load_dataset,
+        load_split,
+        read_split,
+    )
+    from pyg_schnet.train.evaluate import evaluate_model
 
     model, meta, paths = _load(args.model)
     target = meta.get('target', 'energy')
     if args.dataset:
         dataset = AtomsDataset(args.dataset)
         where = args.dataset
+        if target not in dataset[0]:
+            raise ValueError(f"{args.dataset} has no '{target}' labels to "
+                             f'evaluate the model against')
     elif paths is not None:
         config = TrainConfig.load(paths.config)
+        if config.dataset.lower() != 'qm9' and \
+                not Path(config.dataset).exists():
+            raise FileNotFoundError(
+                f'the dataset of this run, {config.dataset}, does not exist '
+                f'(moved?); evaluate on a file with --dataset')
         dataset, _ = load_dataset(config.dataset, config.root, target,
                                   config.max_molecules)
-        index = torch.load(paths.split, weights_only=True)[args.split]
-        dataset = dataset[index]
+        saved = read_split(paths.split).get('fingerprint')
+        if saved is not None and saved != dataset_fingerprint(dataset,
+                                                              target):
+            raise ValueError(f'{config.dataset} is not the dataset this run '
+                             f'was trained on (it changed since)')
+        split = dict(zip(('train', 'val', 'test'),
+                         load_split(paths.split, len(dataset)), strict=True))
+        dataset = dataset[split[args.split]]
         where = f'the {args.split} split of {config.dataset}'
     else:
-        raise SystemExit('error: give a run folder, or --dataset with a '
-                         'model file')
+        raise ValueError('give a run folder, or --dataset with a model file')
+    _warn_unseen(model, dataset, lambda k: f'structure {k}')
     forces = bool(meta.get('forces')) and 'forces' in dataset[0]
     result = evaluate_model(model, DataLoader(dataset,
                                               batch_size=args.batch_size),
@@ -223,11 +290,31 @@ def _predict_parser(sub) -> None:
                    help='also predict forces (eV/Å)')
     p.add_argument('--stress', action='store_true',
                    help='stress of periodic structures')
-    p.add_argument('--out', help='write the structures with the '
-                   'predictions attached (extxyz, traj, db, ...)')
-    p.add_argument('--batch-size', type=int, default=32,
+    p.add_argument('--out', help='write the structures, coordinates as in '
+                   'the input, with the predictions attached (extxyz, traj, '
+                   'db, ...)')
+    p.add_argument('--batch-size', type=_positive_int, default=32,
                    help='structures per batch (default: 32)')
     p.set_defaults(func=_predict)
+
+
+def _output_format(path: str) -> str:
+    r"""The ASE format that :obj:`path` will be written in, checked before
+    any work is done."""
+    from ase.io.formats import filetype, ioformats
+
+    suffix = Path(path).suffix.lower()
+    if suffix in ('.xyz', '.extxyz'):
+        return 'extxyz'
+    try:
+        fmt = filetype(path, read=False)
+    except Exception:
+        fmt = None
+    if fmt is None or fmt not in ioformats or not ioformats[fmt].can_write:
+        raise ValueError(f"cannot write '{path}': ASE knows no writable "
+                         f'format for the suffix {suffix or "(none)"!r} '
+                         f'(use .extxyz, .traj or .db)')
+    return fmt
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -236,28 +323,52 @@ def _predict(args: argparse.Namespace) -> int:
     from ase.stress import full_3x3_to_voigt_6_stress
     from torch_geometric.loader import DataLoader
 
-    from pyg_schnet.data import read_structures, to_ase
-    from pyg_schnet.data.atomic import atomic_path
+    from pyg_schnet.data import from_ase
+    from pyg_schnet.io import atomic_path
 
+    fmt = _output_format(args.out) if args.out else None
     model, meta, _ = _load(args.model)
-    structures = read_structures(args.structures)
-    images: List = []
+    if not Path(args.structures).exists():
+        raise FileNotFoundError(f'no such structure file: {args.structures}')
+    try:
+        images = ase.io.read(args.structures, index=':')
+    except Exception as e:  # ASE raises many types for bad files
+        raise ValueError(f'ASE cannot read {args.structures}: {e}') from e
+    images = images if isinstance(images, list) else [images]
+    dtype = next(model.parameters()).dtype
+    structures = []
+    for k, atoms in enumerate(images):
+        try:
+            structures.append(from_ase(atoms, dtype=dtype))
+        except ValueError as e:
+            raise ValueError(f'{args.structures}, structure {k}: {e}') \
+                from None
+        if args.stress and not atoms.pbc.any():
+            raise ValueError(f'{args.structures}, structure {k}: --stress '
+                             f'needs periodic structures; this one has no '
+                             f'periodic direction')
+    _warn_unseen(model, structures, lambda k: f'structure {k}')
+    for data in structures:
+        for key in ('energy', 'forces', 'stress'):
+            if key in data:
+                del data[key]
+    out_images: List = []
     print(f"{'#':>5} {'formula':>14} {'energy (eV)':>16}"
           + (f" {'max |F| (eV/Å)':>15}" if args.forces else ''))
-    loader = DataLoader(structures, batch_size=args.batch_size)
-    for batch in loader:
-        for key in ('energy', 'forces', 'stress'):
-            if key in batch:
-                del batch[key]
-        out = model(batch, forces=args.forces, stress=args.stress)
+    import warnings
+    for batch in DataLoader(structures, batch_size=args.batch_size):
+        with warnings.catch_warnings():  # reported per structure above
+            warnings.filterwarnings('ignore', message='elements .* were not')
+            out = model(batch, forces=args.forces, stress=args.stress)
         out = out if isinstance(out, tuple) else (out, )
         energy, rest = out[0].detach(), list(out[1:])
         forces = rest.pop(0) if args.forces else None
         stress = rest.pop(0) if args.stress else None
-        for k, data in enumerate(batch.to_data_list()):
-            atoms = to_ase(data)
+        for k in range(batch.num_graphs):
+            atoms = images[len(out_images)].copy()  # input coordinates kept
             results = {'energy': float(energy[k])}
-            line = f'{len(images):5d} {atoms.get_chemical_formula():>14} ' \
+            line = f'{len(out_images):5d} ' \
+                f'{atoms.get_chemical_formula():>14} ' \
                 f'{results["energy"]:16.6f}'
             if forces is not None:
                 f = forces[batch.batch == k].detach().double().numpy()
@@ -267,14 +378,12 @@ def _predict(args: argparse.Namespace) -> int:
                 results['stress'] = full_3x3_to_voigt_6_stress(
                     stress[k].detach().double().numpy())
             atoms.calc = SinglePointCalculator(atoms, **results)
-            images.append(atoms)
+            out_images.append(atoms)
             print(line)
     if args.out:
         with atomic_path(args.out) as tmp:
-            fmt = 'extxyz' if args.out.endswith(('.xyz', '.extxyz')) \
-                else None
-            ase.io.write(tmp, images, format=fmt)
-        print(f'wrote {len(images)} structures to {args.out}')
+            ase.io.write(tmp, out_images, format=fmt)
+        print(f'wrote {len(out_images)} structures to {args.out}')
     return 0
 
 
@@ -318,9 +427,25 @@ def _label(args: argparse.Namespace) -> int:
         rattled_alloys,
     )
 
+    for name in ('alloys', 'per_molecule'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least "
+                             f'1 (got {value})')
+    if args.rattle is not None and not args.rattle >= 0:
+        raise ValueError(f'--rattle must be a non-negative distance in Å '
+                         f'(got {args.rattle})')
+    _output_format(args.out)
     if args.structures:
-        structures = ase.io.read(args.structures, index=':')
-    elif args.alloys:
+        if not Path(args.structures).exists():
+            raise FileNotFoundError(f'no such structure file: '
+                                    f'{args.structures}')
+        try:
+            structures = ase.io.read(args.structures, index=':')
+        except Exception as e:  # ASE raises many types for bad files
+            raise ValueError(f'ASE cannot read {args.structures}: {e}') \
+                from e
+    elif args.alloys is not None:
         structures = rattled_alloys(args.alloys, rattle=args.rattle or 0.1,
                                     seed=args.seed)
     else:
@@ -349,15 +474,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    r"""Runs the command; every failure ends in one line
+    ``error: ...`` on stderr and a non-zero exit status, never a
+    traceback (set ``PYG_SCHNET_DEBUG=1`` to see one)."""
+    import os
+    import warnings
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    debug = os.environ.get('PYG_SCHNET_DEBUG') == '1'
+    with warnings.catch_warnings():
+        if not debug:  # one line per warning, without source lines
+            warnings.showwarning = _show_warning
+        try:
+            return args.func(args)
+        except KeyboardInterrupt:
+            print('error: interrupted', file=sys.stderr)
+            return 130
+        except Exception as e:  # the CLI never ends in a traceback
+            if debug:
+                raise
+            print(f'error: {_describe(e)}', file=sys.stderr)
+            return 2
+
+
+def _describe(e: Exception) -> str:
+    from pyg_schnet.io import RunLockedError
+
+    expected = (ValueError, FileNotFoundError, FileExistsError,
+                PermissionError, RunLockedError, ImportError)
+    message = str(e).strip() or type(e).__name__
+    if isinstance(e, PermissionError) and e.filename:
+        return f'permission denied: {e.filename}'
+    if isinstance(e, OSError) and e.strerror and e.filename:
+        return f'{e.strerror}: {e.filename}'
+    if isinstance(e, expected):
+        return message
+    return (f'unexpected {type(e).__name__}: {message.splitlines()[0]} '
+            f'(set PYG_SCHNET_DEBUG=1 for the traceback, and please report '
+            f'it)')
+
+
+def _show_warning(message, category, filename, lineno, file=None,
+                  line=None) -> None:
+    print(f'warning: {message}', file=sys.stderr)
 
 
 if __name__ == '__main__':
     sys.exit(main())
-

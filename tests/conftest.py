@@ -63,3 +63,27 @@ def emt_molecules(count: int = 24, seed: int = 0):
                                       dtype=torch.float32)
         out.append(data)
     return out
+
+
+@pytest.fixture(scope='session')
+def emt_file(tmp_path_factory):
+    r"""40 rattled fcc alloys of two atoms (EMT energies, forces, stress)
+    in an extxyz file."""
+    from ase.calculators.emt import EMT
+
+    from pyg_schnet.data import label_structures, rattled_alloys
+    path = tmp_path_factory.mktemp('emt') / 'alloys.extxyz'
+    label_structures(rattled_alloys(40, repeat=1, seed=0), EMT, path,
+                     properties=('energy', 'forces', 'stress'))
+    return path
+
+
+def train_args(emt_file, run_dir, *extra):
+    r"""`pyg-schnet train` arguments of a tiny, fast run on
+    :func:`emt_file`."""
+    return ['train', '--dataset', str(emt_file), '--root',
+            str(run_dir.parent / 'cache'), '--n-train', '24', '--n-val', '8',
+            '--n-test', '8', '--features', '16', '--interactions', '2',
+            '--cutoff', '4.0', '--batch-size', '8', '--lr', '3e-3',
+            '--max-time', 'none', '--no-progress', '--run-dir',
+            str(run_dir), *extra]

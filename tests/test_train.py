@@ -14,11 +14,13 @@ import torch
 import yaml
 
 from pyg_schnet.cli import build_parser, main
-from pyg_schnet.data import QM9, label_structures, rattled_alloys
+from pyg_schnet.data import QM9
 from pyg_schnet.models import load_model
 from pyg_schnet.train import EnergyForceLoss, TrainConfig
 from pyg_schnet.train.datasets import fit_atomref, target_statistics
 from pyg_schnet.train.history import epoch_metrics
+
+from conftest import train_args
 
 TESTS = Path(__file__).parent
 PYTHON = sys.executable
@@ -69,21 +71,8 @@ def test_target_statistics_are_per_atom(qm9_small):
     assert mean == pytest.approx(np.mean([d.gap.item() for d in train]))
 
 
-@pytest.fixture(scope='module')
-def emt_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp('emt') / 'alloys.extxyz'
-    from ase.calculators.emt import EMT
-    label_structures(rattled_alloys(40, repeat=1, seed=0), EMT, path)
-    return path
-
-
 def _train_args(emt_file, run_dir, *extra):
-    return ['train', '--dataset', str(emt_file), '--root',
-            str(run_dir.parent / 'cache'), '--n-train', '24', '--n-val', '8',
-            '--n-test', '8', '--features', '16', '--interactions', '2',
-            '--cutoff', '4.0', '--batch-size', '8', '--lr', '3e-3',
-            '--max-time', 'none', '--no-progress', '--run-dir',
-            str(run_dir), *extra]
+    return train_args(emt_file, run_dir, *extra)
 
 
 def test_cli_trains_energy_and_forces_and_exports(emt_file, tmp_path,
@@ -173,7 +162,7 @@ def test_resume_after_kill_loses_no_epoch(emt_file, tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None:
         if last.exists():
-            epoch = torch.load(last, weights_only=False)['epoch']
+            epoch = torch.load(last, weights_only=True)['epoch']
             if epoch >= 1:
                 break
         time.sleep(0.2)
@@ -181,7 +170,7 @@ def test_resume_after_kill_loses_no_epoch(emt_file, tmp_path):
         f'the run ended before it could be killed: {proc.stderr.read()}'
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
-    killed_at = torch.load(last, weights_only=False)['epoch']
+    killed_at = torch.load(last, weights_only=True)['epoch']
     assert killed_at < 7
     before = epoch_metrics(run / 'metrics.csv')['val_loss']
 
@@ -193,7 +182,7 @@ def test_resume_after_kill_loses_no_epoch(emt_file, tmp_path):
     # The epochs done before the kill are kept, not trained again.
     for epoch in range(killed_at + 1):
         assert metrics['val_loss'][epoch] == before[epoch]
-    final = torch.load(last, weights_only=False)
+    final = torch.load(last, weights_only=True)
     assert final['epoch'] == 7
     assert (run / 'model.pt').exists()
 
@@ -220,6 +209,20 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
         assert torch.equal(value, rank1['state'][key]), key
         changed |= not torch.equal(value, initial[key])
     assert changed, 'training must have moved the weights'
+
+
+def test_cli_ddp_run_is_one_run(emt_file, tmp_path):
+    # Lightning starts the second process by running the same command
+    # again: it must join the run, not find the folder taken.
+    run = tmp_path / 'run'
+    proc = subprocess.run(
+        [PYTHON, '-m', 'pyg_schnet', *train_args(emt_file, run, '--epochs',
+                                                 '2', '--devices', '2',
+                                                 '--strategy', 'ddp')],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(epoch_metrics(run / 'metrics.csv')['val_loss']) == [0, 1]
+    assert (run / 'model.pt').exists()
 
 
 def test_every_subcommand_is_documented():

@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-from pyg_schnet.data.atomic import atomic_torch_save
+from pyg_schnet.io import atomic_torch_save
 
 NUM_QM9 = 130831
 

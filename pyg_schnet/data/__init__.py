@@ -1,7 +1,7 @@
 """Structures to :class:`~torch_geometric.data.Data`: ASE, RDKit, files,
 QM9, and reference labels from ASE calculators."""
 from pyg_schnet.data.ase import from_ase, to_ase
-from pyg_schnet.data.files import AtomsDataset, read_structures
+from pyg_schnet.data.files import AtomsDataset, check_labels, read_structures
 from pyg_schnet.data.labelling import (
     label_structures,
     make_calculator,
@@ -11,11 +11,14 @@ from pyg_schnet.data.labelling import (
 from pyg_schnet.data.qm9 import QM9, QM9_TARGETS, qm9_atomref
 from pyg_schnet.data.rdkit import from_rdkit, from_smiles
 from pyg_schnet.data.splits import random_split
+from pyg_schnet.data.structure import atomistic_data
 
 __all__ = [
     'AtomsDataset',
     'QM9',
     'QM9_TARGETS',
+    'atomistic_data',
+    'check_labels',
     'from_ase',
     'from_rdkit',
     'from_smiles',

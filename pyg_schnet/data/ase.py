@@ -1,4 +1,5 @@
 """Conversion between ASE :class:`~ase.Atoms` and PyG :class:`Data`."""
+import warnings
 from typing import List, Optional, Union
 
 import numpy as np
@@ -11,17 +12,32 @@ from ase.stress import (
 )
 from torch_geometric.data import Batch, Data
 
-from pyg_schnet.graph import check_cell, check_structure
+from pyg_schnet.data.structure import atomistic_data
 
 
 def _stored_results(atoms: Atoms) -> dict:
     r"""Labels already attached to :obj:`atoms` (a calculator's stored
-    results, e.g. from an extxyz or ASE db file, or :obj:`atoms.info`),
-    never computed here."""
+    results, e.g. from an extxyz or ASE db file, or :obj:`atoms.info` and
+    :obj:`atoms.arrays`), never computed here.
+
+    A calculator's results are used only while they belong to the atoms as
+    they are now: ASE keeps the state (positions, numbers, cell, pbc) the
+    results were computed for, and a calculator would recompute after any
+    change. Stale results are dropped with a warning rather than attached
+    to structures they do not describe."""
     results = {}
     calc = atoms.calc
     if calc is not None and getattr(calc, 'results', None):
-        results.update(calc.results)
+        changed = calc.check_state(atoms) if hasattr(calc, 'check_state') \
+            else []
+        if changed:
+            warnings.warn(
+                f'{atoms.get_chemical_formula()}: the calculator results '
+                f'({", ".join(sorted(calc.results))}) were computed before '
+                f'the atoms changed ({", ".join(changed)}); they are stale '
+                f'and not used as labels', stacklevel=3)
+        else:
+            results.update(calc.results)
     for key in ('energy', 'free_energy', 'stress'):
         if key not in results and key in atoms.info:
             results[key] = atoms.info[key]
@@ -39,7 +55,8 @@ def from_ase(atoms: Atoms, dtype: torch.dtype = torch.float32) -> Data:
     extxyz/traj/db files, or :obj:`atoms.info`) become :obj:`energy`
     :obj:`[1]` (eV, float64), :obj:`forces` :obj:`[N, 3]` (eV/Å) and
     :obj:`stress` :obj:`[1, 3, 3]` (eV/Å³, ASE's sign convention). No
-    calculation is started.
+    calculation is started; results computed before the atoms were moved
+    are not used (with a warning).
 
     Args:
         atoms (ase.Atoms): The structure.
@@ -47,28 +64,46 @@ def from_ase(atoms: Atoms, dtype: torch.dtype = torch.float32) -> Data:
             forces and stress. (default: :obj:`torch.float32`)
 
     Raises:
-        ValueError: for unknown elements, non-finite positions or cells.
+        ValueError: for unknown elements, non-finite positions or cells, or
+            labels of the wrong shape.
     """
     if not isinstance(atoms, Atoms):
         raise ValueError(f'expected ase.Atoms, got {type(atoms).__name__}')
+    num = len(atoms)
     z = torch.as_tensor(atoms.numbers, dtype=torch.long)
     pos = torch.as_tensor(np.asarray(atoms.positions), dtype=dtype)
-    check_structure(z, pos)
     cell = torch.as_tensor(np.asarray(atoms.cell), dtype=dtype).view(1, 3, 3)
     pbc = torch.as_tensor(np.asarray(atoms.pbc), dtype=torch.bool).view(1, 3)
-    check_cell(cell, pbc, 1)
-    data = Data(z=z, pos=pos, cell=cell, pbc=pbc)
+    data = atomistic_data(z, pos, cell, pbc)
     results = _stored_results(atoms)
+    for key, value in results.items():
+        if key in ('energy', 'free_energy', 'forces', 'stress') and \
+                value is not None and \
+                not np.isfinite(np.asarray(value, dtype=float)).all():
+            raise ValueError(f"the '{key}' label is not finite (NaN or inf)")
     energy = results.get('energy', results.get('free_energy'))
     if energy is not None:
-        data.energy = torch.tensor([float(energy)], dtype=torch.float64)
+        energy = np.asarray(energy, dtype=float)
+        if energy.size != 1:
+            raise ValueError(f'the energy label must be one number, got '
+                             f'shape {list(energy.shape)}')
+        data.energy = torch.tensor([float(energy.reshape(-1)[0])],
+                                   dtype=torch.float64)
     if results.get('forces') is not None:
-        data.forces = torch.as_tensor(np.asarray(results['forces']),
-                                      dtype=dtype).view(-1, 3)
+        forces = np.asarray(results['forces'], dtype=float)
+        if forces.shape != (num, 3):
+            raise ValueError(f'the forces label must have shape [{num}, 3] '
+                             f'(one vector per atom, eV/Å), got '
+                             f'{list(forces.shape)}')
+        data.forces = torch.as_tensor(forces, dtype=dtype)
     if results.get('stress') is not None:
-        stress = np.asarray(results['stress'])
+        stress = np.asarray(results['stress'], dtype=float)
         if stress.shape == (6, ):
             stress = voigt_6_to_full_3x3_stress(stress)
+        elif stress.shape not in ((3, 3), (1, 3, 3), (9, )):
+            raise ValueError(f'the stress label must have 6 (Voigt) or 9 '
+                             f'entries (eV/Å³), got shape '
+                             f'{list(stress.shape)}')
         data.stress = torch.as_tensor(stress, dtype=dtype).view(1, 3, 3)
     return data
 

@@ -5,20 +5,37 @@ import os.path as osp
 from typing import Callable, List, Optional, Sequence, Union
 
 import ase.io
-from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.data import Data
 
 from pyg_schnet.data.ase import from_ase
-from pyg_schnet.data.atomic import atomic_save_dataset, pre_processing_key
+from pyg_schnet.data.cache import (
+    CachedInMemoryDataset,
+    atomic_save_dataset,
+    pre_processing_key,
+)
 
 PathOrPaths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
+
+_LABELS = ('energy', 'forces', 'stress')
 
 
 def read_structures(paths: PathOrPaths, index: str = ':') -> List[Data]:
     r"""Reads every structure of one or more ASE-readable files into
-    :class:`Data` objects with :func:`from_ase` (labels included)."""
+    :class:`Data` objects with :func:`from_ase` (labels included).
+
+    Every structure must carry the same labels: a frame without the
+    :obj:`energy` (or :obj:`forces`, :obj:`stress`) that others have would
+    either lose its labels silently or break batching, so it is reported
+    by file and frame.
+
+    Raises:
+        FileNotFoundError: if a file does not exist.
+        ValueError: if ASE cannot read a file, a structure is invalid (file
+            and frame named), or frames disagree on their labels.
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    out = []
+    out, where = [], []
     for path in paths:
         if not osp.exists(path):
             raise FileNotFoundError(f'no such structure file: {path}')
@@ -28,15 +45,43 @@ def read_structures(paths: PathOrPaths, index: str = ':') -> List[Data]:
             raise ValueError(f'ASE cannot read {path}: {e}') from e
         if not isinstance(images, list):
             images = [images]
+        if not images:
+            raise ValueError(f'{path} holds no structures')
         for k, atoms in enumerate(images):
             try:
                 out.append(from_ase(atoms))
             except ValueError as e:
                 raise ValueError(f'{path}, structure {k}: {e}') from e
+            where.append(f'{path} frame {k}')
+    check_labels(out, where)
     return out
 
 
-class AtomsDataset(InMemoryDataset):
+def check_labels(data_list: Sequence[Data],
+                 where: Optional[Sequence[str]] = None) -> None:
+    r"""Raises a :class:`ValueError` naming the structures that lack a
+    label (:obj:`energy`, :obj:`forces`, :obj:`stress`) which other
+    structures of :obj:`data_list` carry."""
+    present = {key: [k for k, d in enumerate(data_list) if key in d]
+               for key in _LABELS}
+    problems = []
+    for key, have in present.items():
+        if have and len(have) < len(data_list):
+            missing = sorted(set(range(len(data_list))) - set(have))
+            names = [where[k] if where else f'structure {k}'
+                     for k in missing[:5]]
+            more = f' and {len(missing) - 5} more' if len(missing) > 5 \
+                else ''
+            problems.append(f"'{key}' is missing in {len(missing)} of "
+                            f"{len(data_list)} structures "
+                            f"({', '.join(names)}{more})")
+    if problems:
+        raise ValueError('the structures do not all carry the same labels: '
+                         + '; '.join(problems) + '. Label every structure, '
+                         'or remove the unlabelled ones.')
+
+
+class AtomsDataset(CachedInMemoryDataset):
     r"""An in-memory dataset of the structures in one or more files that
     :func:`ase.io.read` understands (extxyz, ASE trajectory, ASE database
     ``.db``, CIF, VASP, ...). Each structure becomes a :class:`Data` via
@@ -106,10 +151,7 @@ class AtomsDataset(InMemoryDataset):
 
     @property
     def processed_file_names(self) -> List[str]:
-        return ['atoms.pt']
-
-    def download(self):
-        pass
+        return ['atoms_v2.pt']
 
     def process(self):
         atomic_save_dataset(self._read(), self.processed_paths[0])

@@ -12,7 +12,7 @@ from ase.calculators.calculator import Calculator
 from ase.calculators.singlepoint import SinglePointCalculator
 from ase.data import atomic_numbers, reference_states
 
-from pyg_schnet.data.atomic import atomic_path
+from pyg_schnet.io import atomic_path
 
 CalculatorFactory = Union[Calculator, Callable[[], Calculator]]
 

@@ -9,15 +9,20 @@ import numpy as np
 import torch
 from ase.units import Hartree
 from torch import Tensor
-from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.data import Data
 
-from pyg_schnet.data.atomic import (
+from pyg_schnet.data.cache import (
+    CachedInMemoryDataset,
     atomic_save_dataset,
-    atomic_torch_save,
     pre_processing_key,
 )
+from pyg_schnet.data.structure import atomistic_data
+from pyg_schnet.io import atomic_torch_save
 
 _SYMBOLS = {'H': 1, 'C': 6, 'N': 7, 'O': 8, 'F': 9}
+
+# Version of the processed file; a new one is made when the fields change.
+_FORMAT = 'v2'
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ def read_qm9pack(max_molecules: Optional[int] = None) -> Dict[str, object]:
     return out
 
 
-class QM9(InMemoryDataset):
+class QM9(CachedInMemoryDataset):
     r"""The QM9 dataset of 130,831 small organic molecules (up to 9 heavy
     atoms C, N, O, F) with DFT (B3LYP/6-31G(2df,p)) equilibrium geometries
     and properties, from `"Quantum chemistry structures and properties of
@@ -145,8 +150,10 @@ class QM9(InMemoryDataset):
     read offline from the CSV files of the PyPI package ``qm9pack``.
 
     Each :class:`Data` holds :obj:`z` :obj:`[N]`, :obj:`pos` :obj:`[N, 3]`
-    (Å, float32), :obj:`idx` (the QM9 index, 1..133885), :obj:`smiles` and
-    one float64 field :obj:`[1]` per target:
+    (Å, float32), :obj:`cell` :obj:`[1, 3, 3]` (zeros) and :obj:`pbc`
+    :obj:`[1, 3]` (False) like every structure of this package, :obj:`idx`
+    (the QM9 index, 1..133885), :obj:`smiles` and one float64 field
+    :obj:`[1]` per target:
 
     .. list-table::
         :header-rows: 1
@@ -221,10 +228,7 @@ class QM9(InMemoryDataset):
     def processed_file_names(self) -> List[str]:
         size = 'all' if self.max_molecules is None else \
             f'first{self.max_molecules}'
-        return [f'qm9_{size}.pt']
-
-    def download(self):
-        pass
+        return [f'qm9_{size}_{_FORMAT}.pt']
 
     def process(self):
         start = time.perf_counter()
@@ -235,6 +239,8 @@ class QM9(InMemoryDataset):
         num_mols = num_atoms.numel()
         fields = dict(z=torch.tensor(table['z']),
                       pos=torch.tensor(table['pos'], dtype=torch.float32),
+                      cell=torch.zeros((num_mols, 3, 3)),
+                      pbc=torch.zeros((num_mols, 3), dtype=torch.bool),
                       idx=torch.tensor(table['idx']))
         for name in QM9_TARGETS:
             fields[name] = torch.tensor(table[name])
@@ -252,9 +258,9 @@ class QM9(InMemoryDataset):
             data_list = []
             for m in range(num_mols):
                 a, b = int(ptr[m]), int(ptr[m + 1])
-                d = Data(z=fields['z'][a:b], pos=fields['pos'][a:b],
-                         idx=fields['idx'][m:m + 1],
-                         smiles=table['smiles'][m])
+                d = atomistic_data(fields['z'][a:b], fields['pos'][a:b],
+                                   idx=fields['idx'][m:m + 1],
+                                   smiles=table['smiles'][m])
                 for name in QM9_TARGETS:
                     d[name] = fields[name][m:m + 1]
                 if self.pre_filter is not None and not self.pre_filter(d):

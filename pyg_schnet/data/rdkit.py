@@ -1,10 +1,11 @@
 """RDKit molecules and SMILES strings to :class:`Data`."""
+import numbers
 from typing import Optional
 
 import torch
 from torch_geometric.data import Data
 
-from pyg_schnet.graph import check_structure
+from pyg_schnet.data.structure import atomistic_data
 
 
 def _require_rdkit():
@@ -49,8 +50,8 @@ def from_rdkit(mol, conf_id: int = -1,
     z = torch.tensor([a.GetAtomicNum() for a in mol.GetAtoms()],
                      dtype=torch.long)
     pos = torch.tensor(conf.GetPositions(), dtype=dtype)
-    check_structure(z, pos)
-    return Data(z=z, pos=pos, smiles=Chem.MolToSmiles(Chem.RemoveHs(mol)))
+    return atomistic_data(z, pos,
+                          smiles=Chem.MolToSmiles(Chem.RemoveHs(mol)))
 
 
 def from_smiles(smiles: str, seed: int = 0, optimize: bool = True,
@@ -75,6 +76,10 @@ def from_smiles(smiles: str, seed: int = 0, optimize: bool = True,
         ValueError: for an unparsable SMILES string or a failed embedding.
     """
     Chem, AllChem = _require_rdkit()
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) \
+            or not 0 <= seed < 2**31:
+        raise ValueError(f"'seed' must be an integer in 0..2**31-1 (got "
+                         f"{seed!r})")
     if not isinstance(smiles, str) or not smiles.strip():
         raise ValueError(f'expected a SMILES string, got {smiles!r}')
     from rdkit import rdBase

@@ -54,9 +54,10 @@ def check_structure(z: Tensor, pos: Tensor, batch: Optional[Tensor] = None,
     if z.dim() != 1:
         raise ValueError(f"'z' must have shape [num_atoms], got "
                          f"{_describe(z)}")
-    if z.is_floating_point() or z.is_complex() or z.dtype == torch.bool:
-        raise ValueError(f"'z' must hold integer atomic numbers, got "
-                         f"{z.dtype}")
+    if z.dtype not in (torch.long, torch.int32):
+        raise ValueError(f"'z' must hold atomic numbers as torch.long "
+                         f"(int64) or torch.int32, got {z.dtype} (use "
+                         f"z.long())")
     if pos.dim() != 2 or pos.size(-1) != 3:
         raise ValueError(f"'pos' must have shape [num_atoms, 3] (Å), got "
                          f"{_describe(pos)}")

@@ -5,6 +5,7 @@ from typing import Any, Dict, Optional, Tuple, Type, Union
 
 import torch
 
+from pyg_schnet.io import CorruptFileError, atomic_torch_save, safe_load
 from pyg_schnet.models.dtnn import DTNN
 from pyg_schnet.models.potential import AtomisticModel
 from pyg_schnet.models.schnet import SchNet
@@ -34,14 +35,16 @@ def save_model(model: AtomisticModel, path: Union[str, os.PathLike],
                metadata: Optional[Dict[str, Any]] = None) -> None:
     r"""Writes :obj:`model` to :obj:`path`, atomically: its class name,
     :attr:`~AtomisticModel.config`, :meth:`state_dict` (weights, reference
-    energies, mean and std) and optional JSON-like :obj:`metadata` (e.g. the
-    target and its unit). No pickled code: the file loads with
+    energies, mean and std), the elements it was trained on (when
+    recorded) and optional JSON-like :obj:`metadata` (e.g. the target and
+    its unit). No pickled code: the file loads with
     :obj:`torch.load(path, weights_only=True)`."""
-    from pyg_schnet.data.atomic import atomic_torch_save
-
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    elements = model.trained_elements
     atomic_torch_save({'format': _FORMAT, 'model': model_name(model),
                        'config': model.config, 'state_dict': state,
+                       'elements': None if elements is None
+                       else [int(z) for z in elements],
                        'metadata': dict(metadata or {})}, path)
 
 
@@ -49,14 +52,38 @@ def load_model(path: Union[str, os.PathLike],
                map_location: Union[str, torch.device] = 'cpu'
                ) -> Tuple[AtomisticModel, Dict[str, Any]]:
     r"""Loads a model written by :func:`save_model` (with
-    :obj:`weights_only=True`). Returns :obj:`(model, metadata)`, the model
-    in evaluation mode."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'no model file at {path}')
-    blob = torch.load(path, map_location=map_location, weights_only=True)
+    :obj:`weights_only=True`: a file holding anything but tensors and
+    plain data is refused, nothing in it is executed). Returns
+    :obj:`(model, metadata)`, the model in evaluation mode.
+
+    Raises:
+        FileNotFoundError: if there is no file at :obj:`path`.
+        ValueError: if the file is not a pyg_schnet model, is truncated or
+            corrupt, or its weights do not fit its configuration.
+    """
+    blob = safe_load(path, 'pyg_schnet model file', map_location)
     if not isinstance(blob, dict) or blob.get('format') != _FORMAT:
-        raise ValueError(f'{path} is not a pyg_schnet model file')
-    cls = MODELS[blob['model']]
-    model = cls.from_config(blob['config'])
-    model.load_state_dict(blob['state_dict'])
-    return model.to(map_location).eval(), blob.get('metadata', {})
+        raise CorruptFileError(f'{path} is not a pyg_schnet model file')
+    if blob.get('model') not in MODELS:
+        raise CorruptFileError(f"{path}: unknown model class "
+                               f"{blob.get('model')!r} (known: "
+                               f'{sorted(MODELS)})')
+    config, state = blob.get('config'), blob.get('state_dict')
+    if not isinstance(config, dict) or not isinstance(state, dict):
+        raise CorruptFileError(f'{path} lacks the model configuration or '
+                               f'weights')
+    try:
+        model = MODELS[blob['model']].from_config(config)
+    except (TypeError, ValueError) as e:
+        raise CorruptFileError(f'{path}: the saved configuration does not '
+                               f'build a model: {e}') from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[0]
+        raise CorruptFileError(f'{path}: the weights do not fit the saved '
+                               f'configuration ({first} ...)') from None
+    elements = blob.get('elements')
+    if elements is not None:
+        model.trained_elements = [int(z) for z in elements]
+    return model.to(map_location).eval(), dict(blob.get('metadata') or {})

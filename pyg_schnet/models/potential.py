@@ -2,9 +2,11 @@
 import functools
 import inspect
 import math
+import warnings
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
+from ase.data import chemical_symbols
 from torch import Tensor
 from torch_geometric.data import Data
 
@@ -44,6 +46,17 @@ def check_arguments(**arguments: Tuple[Any, ...]) -> None:
             if minimum and value < minimum[0]:
                 raise ValueError(f"'{name}' must be at least {minimum[0]} "
                                  f"(got {value})")
+
+
+def unseen_elements_message(unseen: List[int], trained: List[int]) -> str:
+    r"""The warning for structures with elements a model was not trained
+    on: its predictions for them are extrapolations."""
+    def names(numbers: List[int]) -> str:
+        return ', '.join(chemical_symbols[z] if 0 < z < len(chemical_symbols)
+                         else str(z) for z in numbers)
+    return (f'elements {names(unseen)} were not in the training data '
+            f'(trained on {names(trained)}): predictions for them are '
+            f'extrapolations, not to be trusted')
 
 
 def _json_like(value: Any) -> bool:
@@ -142,6 +155,9 @@ class AtomisticModel(torch.nn.Module):
         self.cutoff = float(cutoff)
         self.max_z = int(max_z)
         self.use_atomref = atomref is not None
+        #: Atomic numbers seen in training (set by the trainer, saved with
+        #: the model); others trigger a warning. None: not recorded.
+        self.trained_elements: Optional[List[int]] = None
         self.register_buffer(
             'atomref', torch.zeros(self.max_z + 1, dtype=torch.float64))
         if atomref is not None:
@@ -187,6 +203,16 @@ class AtomisticModel(torch.nn.Module):
                              'readout')
         self.atomref.copy_(atomref)
         self.use_atomref = True
+
+    def _warn_unseen_elements(self, z: Tensor) -> None:
+        if self.trained_elements is None:
+            return
+        unseen = sorted(set(torch.unique(z).tolist()) -
+                        set(self.trained_elements))
+        if unseen:
+            warnings.warn(unseen_elements_message(unseen,
+                                                  self.trained_elements),
+                          stacklevel=3)
 
     def set_standardization(self, mean: float, std: float) -> None:
         r"""Sets the per-atom shift :math:`\mu` and scale :math:`\sigma` of
@@ -302,6 +328,20 @@ class AtomisticModel(torch.nn.Module):
                 :obj:`batch`, a singular cell, or a prebuilt graph whose
                 cutoff is smaller than the model's.
         """
+        for key in ('z', 'pos'):
+            if getattr(data, key, None) is None:
+                raise ValueError(f"the structure has no '{key}' (atomic "
+                                 f"numbers 'z' [N] and positions 'pos' "
+                                 f"[N, 3] in Å are needed)")
+        if (forces or stress) and torch.is_inference_mode_enabled():
+            raise ValueError('forces and stress need autograd, which '
+                             'torch.inference_mode() disables: call the '
+                             'model under torch.no_grad() or with no '
+                             'context manager')
+        if (forces or stress) and any(
+                torch.is_tensor(v) and v.is_inference()
+                for v in data.values()):
+            data = data.clone()  # inference tensors cannot enter autograd
         z, pos = data.z, data.pos
         batch = data.batch if 'batch' in data and data.batch is not None \
             else None
@@ -310,6 +350,7 @@ class AtomisticModel(torch.nn.Module):
         if num_graphs is None:
             num_graphs = int(batch.max()) + 1 if batch.numel() else 1
         check_structure(z, pos, batch, self.max_z)
+        self._warn_unseen_elements(z)
         weight = next(self.parameters())
         if pos.dtype != weight.dtype:
             raise ValueError(f"'pos' is {pos.dtype} but the model's weights "
@@ -331,9 +372,10 @@ class AtomisticModel(torch.nn.Module):
         if not (forces or stress):
             return self.energy(z, pos, edge_index, batch, num_graphs, cell,
                                cell_offsets)
-        if stress and cell is None:
+        if stress and (cell is None or not bool(pbc.any(dim=1).all())):
             raise ValueError('stress needs a periodic cell (data.cell and '
-                             'data.pbc); this structure has none')
+                             'data.pbc with at least one periodic '
+                             'direction); this structure has none')
         with torch.enable_grad():
             if not pos.requires_grad:
                 pos = pos.detach().requires_grad_(True)
@@ -366,12 +408,25 @@ class AtomisticModel(torch.nn.Module):
                cell: Optional[Tensor], pbc: Optional[Tensor],
                num_graphs: int) -> Tuple[Tensor, Optional[Tensor]]:
         edge_index = data.get('edge_index')
+        cell_offsets = data.get('cell_offsets')
+        if cell is None and cell_offsets is not None and \
+                cell_offsets.numel() and bool(cell_offsets.any()):
+            raise ValueError(
+                "the graph has periodic edges ('cell_offsets') but the "
+                "structures have no 'cell': was a molecule without 'cell' "
+                'batched before a crystal? PyG keeps only the fields of the '
+                "first structure of a batch; give every structure 'cell' "
+                "and 'pbc' (zeros/False for molecules, as "
+                'pyg_schnet.data.atomistic_data does)')
         if edge_index is None:
             return build_graph(pos, self.cutoff, batch, cell, pbc,
                                num_graphs)
         if edge_index.dim() != 2 or edge_index.size(0) != 2:
             raise ValueError(f"'edge_index' must have shape [2, E], got "
                              f"{list(edge_index.shape)}")
+        if edge_index.dtype not in (torch.long, torch.int32):
+            raise ValueError(f"'edge_index' must hold integer atom indices "
+                             f"(torch.long), got {edge_index.dtype}")
         graph_cutoff = data.get('graph_cutoff')
         if graph_cutoff is not None and \
                 bool((graph_cutoff < self.cutoff - 1e-6).any()):
@@ -385,7 +440,6 @@ class AtomisticModel(torch.nn.Module):
                              "exist")
         if cell is None:
             return edge_index, None
-        cell_offsets = data.get('cell_offsets')
         if cell_offsets is None:
             raise ValueError("periodic structure with a prebuilt "
                              "'edge_index' but no 'cell_offsets'")

@@ -9,8 +9,9 @@ from pyg_schnet.train.datasets import (
     load_dataset,
     target_statistics,
 )
+from pyg_schnet.train.evaluate import evaluate_model, summary
 from pyg_schnet.train.loss import EnergyForceLoss
-from pyg_schnet.train.run import evaluate_model, summary, train
+from pyg_schnet.train.run import resume_config, train
 
 __all__ = [
     'EnergyForceLoss',
@@ -18,6 +19,7 @@ __all__ = [
     'evaluate_model',
     'fit_atomref',
     'load_dataset',
+    'resume_config',
     'summary',
     'target_statistics',
     'train',

@@ -1,14 +1,19 @@
 """The training configuration: defaults, YAML files, and the resolved copy
 saved with every run."""
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Union
 
 import yaml
 
-from pyg_schnet.data.atomic import atomic_write_text
+from pyg_schnet.io import CorruptFileError, atomic_write_text
+
+#: A split size: a count (int >= 1), a fraction (0 < float < 1), None for
+#: the dataset's default, or (test set only) 'rest'.
+SplitSize = Union[int, float, str, None]
 
 
 def default_data_root() -> str:
@@ -18,20 +23,33 @@ def default_data_root() -> str:
                           str(Path.home() / '.cache' / 'pyg_schnet'))
 
 
+#: Keys a resumed run may change: they do not change what is trained.
+RESUMABLE = ('epochs', 'max_time', 'progress', 'device', 'devices',
+             'num_nodes', 'strategy', 'num_workers', 'root', 'dataset',
+             'run_dir')
+
+
 @dataclass
 class TrainConfig:
     r"""Everything a training run depends on. The defaults are the README's
     main job: SchNet on QM9 :math:`U_0` with 1,000 training molecules on a
     CPU. Units: energies in eV, forces in eV/Å, cutoff in Å, time in
-    minutes."""
+    minutes.
+
+    Every value is checked when the configuration is made (type and range;
+    numbers written as strings, e.g. YAML's ``1e-3``, are accepted), so a
+    bad option fails before any data is loaded, with a message naming it.
+    """
     # data
     dataset: str = 'qm9'  #: 'qm9' or an ASE-readable file
     target: Optional[str] = None  #: default: U0 (QM9), energy (files)
     root: str = field(default_factory=default_data_root)
     max_molecules: Optional[int] = None  #: first N structures only
-    n_train: int = 1000
-    n_val: int = 1000
-    n_test: Optional[int] = 10000  #: None: all the rest
+    #: split sizes: counts, fractions, or None for the dataset's default
+    #: (QM9: 1000 / 1000 / 10000; files: 0.8 / 0.1 / the rest)
+    n_train: SplitSize = None
+    n_val: SplitSize = None
+    n_test: SplitSize = None
     split_file: Optional[str] = None  #: a split.pt to reuse instead
     readout: Optional[str] = None  #: sum | mean; default per target
     atomref: str = 'auto'  #: auto | dataset | fit | none
@@ -44,7 +62,7 @@ class TrainConfig:
     model_kwargs: Dict[str, Any] = field(default_factory=dict)
     # optimisation
     epochs: int = 200
-    max_time: Optional[float] = 11.0  #: minutes of training at most
+    max_time: Optional[float] = 11.0  #: minutes of training, this process
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.0
@@ -67,14 +85,16 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self):
-        choices = {'readout': (None, 'sum', 'mean'),
-                   'atomref': ('auto', 'dataset', 'fit', 'none'),
-                   'device': ('auto', 'cpu', 'cuda', 'gpu')}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of "
-                                 f"{[a for a in allowed if a]}, got "
-                                 f"{getattr(self, name)!r}")
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _check(f.name, getattr(self, f.name)))
+        _check_model_kwargs(self.model, self.model_kwargs)
+        # A trial build checks the model's arguments (types, ranges) now,
+        # not after the data is loaded.
+        from pyg_schnet.models import build_model
+        try:
+            build_model(self.model, **self.model_arguments())
+        except (TypeError, ValueError) as e:
+            raise ValueError(f'model options: {e}') from None
 
     def model_arguments(self) -> Dict[str, Any]:
         r"""Keyword arguments of the model's constructor from the generic
@@ -106,13 +126,187 @@ class TrainConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
-            raise ValueError(f'unknown configuration keys: {sorted(unknown)}')
+            raise ValueError(f'unknown configuration keys: {sorted(unknown)} '
+                             f'(known: {", ".join(sorted(known))})')
         return cls(**values)
 
     @classmethod
     def load(cls, path: os.PathLike) -> 'TrainConfig':
-        with open(path) as f:
-            values = yaml.safe_load(f) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f'{path} does not hold a mapping of options')
-        return cls.from_dict(values)
+        r"""Reads a YAML file of options.
+
+        Raises:
+            FileNotFoundError: if there is no such file.
+            ValueError: naming the file (and line) for YAML syntax errors,
+                and the key for unknown keys or bad values.
+        """
+        values = read_yaml_mapping(path)
+        try:
+            return cls.from_dict(values)
+        except ValueError as e:
+            raise ValueError(f'{path}: {e}') from None
+
+
+def read_yaml_mapping(path: os.PathLike) -> Dict[str, Any]:
+    r"""The mapping stored in a YAML file, with errors that name the file
+    and, for syntax errors, the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'no configuration file at {path}')
+    try:
+        text = path.read_text(encoding='utf-8')
+    except UnicodeDecodeError:
+        raise CorruptFileError(f'{path} is not a text (YAML) file') from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, 'problem_mark', None)
+        where = f' (line {mark.line + 1}, column {mark.column + 1})' \
+            if mark is not None else ''
+        problem = getattr(e, 'problem', None) or str(e).splitlines()[0]
+        raise CorruptFileError(f'{path} is not valid YAML{where}: '
+                               f'{problem}') from None
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise CorruptFileError(f'{path} does not hold a mapping of options '
+                               f'(key: value lines), but a '
+                               f'{type(values).__name__}')
+    return values
+
+
+# -- checks of single values ------------------------------------------------
+
+def _number(name: str, value: Any, integer: bool) -> Union[int, float]:
+    kind = 'an integer' if integer else 'a number'
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f'{name} must be {kind}, got {value!r}')
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ValueError(f'{name} must be {kind}, got '
+                             f'{value!r}') from None
+    if not isinstance(value, (int, float)):
+        raise ValueError(f'{name} must be {kind}, got {value!r}')
+    if not math.isfinite(value):
+        raise ValueError(f'{name} must be finite, got {value!r}')
+    if integer:
+        if float(value) != int(value):
+            raise ValueError(f'{name} must be an integer, got {value!r}')
+        return int(value)
+    return float(value)
+
+
+def _split_size(name: str, value: Any) -> SplitSize:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ('rest', 'all'):
+            if name != 'n_test':
+                raise ValueError(f"{name}: only n_test may be 'rest'")
+            return 'rest'
+        if text.endswith('%'):
+            value = float(text[:-1]) / 100
+        else:
+            value = _number(name, text, integer=False)
+    value = _number(name, value, integer=False)
+    if value >= 1:
+        if value != int(value):
+            raise ValueError(f'{name} must be a count (integer >= 1) or a '
+                             f'fraction (between 0 and 1), got {value}')
+        return int(value)
+    if value <= 0:
+        raise ValueError(f'{name} must be a count (>= 1) or a fraction '
+                         f'(between 0 and 1), got {value}')
+    return value
+
+
+def _choice(name: str, value: Any, allowed) -> Any:
+    if value not in allowed:
+        shown = [a for a in allowed if a is not None]
+        raise ValueError(f'{name} must be one of {shown}, got {value!r}')
+    return value
+
+
+_INT_MIN = {'max_molecules': 1, 'features': 1, 'interactions': 1,
+            'epochs': 1, 'batch_size': 1, 'lr_patience': 0,
+            'early_stopping': 1, 'seed': 0, 'devices': 1, 'num_nodes': 1,
+            'num_workers': 0}
+_OPTIONAL = {'target', 'max_molecules', 'split_file', 'readout',
+             'features', 'interactions', 'cutoff', 'max_time', 'grad_clip',
+             'ema_decay'}
+
+
+def _check(name: str, value: Any) -> Any:
+    if name in ('n_train', 'n_val', 'n_test'):
+        return _split_size(name, value)
+    if value is None and name in _OPTIONAL:
+        return None
+    if name in _INT_MIN:
+        value = _number(name, value, integer=True)
+        if value < _INT_MIN[name]:
+            raise ValueError(f'{name} must be at least {_INT_MIN[name]}, '
+                             f'got {value}')
+        return value
+    if name in ('cutoff', 'max_time', 'grad_clip', 'lr'):
+        value = _number(name, value, integer=False)
+        if not value > 0:
+            raise ValueError(f'{name} must be positive, got {value}'
+                             + (" (use 'none' for no limit)"
+                                if name == 'max_time' else ''))
+        return value
+    if name in ('weight_decay', 'min_lr', 'rho'):
+        value = _number(name, value, integer=False)
+        if value < 0:
+            raise ValueError(f'{name} must not be negative, got {value}')
+        return value
+    if name in ('lr_factor', 'ema_decay'):
+        value = _number(name, value, integer=False)
+        if not 0 < value < 1:
+            raise ValueError(f'{name} must be between 0 and 1, got {value}')
+        return value
+    if name in ('forces', 'progress'):
+        if not isinstance(value, bool):
+            raise ValueError(f'{name} must be true or false, got {value!r}')
+        return value
+    if name == 'model_kwargs':
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or \
+                not all(isinstance(k, str) for k in value):
+            raise ValueError(f'model_kwargs must be a mapping of argument '
+                             f'names to values, got {value!r}')
+        return dict(value)
+    if name == 'readout':
+        return _choice(name, value, (None, 'sum', 'mean'))
+    if name == 'atomref':
+        return _choice(name, value, ('auto', 'dataset', 'fit', 'none'))
+    if name == 'device':
+        return _choice(name, value, ('auto', 'cpu', 'cuda', 'gpu'))
+    if name == 'model':
+        if isinstance(value, str):
+            value = value.lower()
+        return _choice(name, value, ('schnet', 'dtnn'))
+    # plain strings: dataset, target, root, split_file, strategy, run_dir
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f'{name} must be a non-empty string, got {value!r}')
+    return value
+
+
+def _check_model_kwargs(model: str, kwargs: Dict[str, Any]) -> None:
+    import inspect
+
+    from pyg_schnet.models import MODELS
+
+    params = inspect.signature(MODELS[model].__init__).parameters
+    reserved = {'atomref', 'mean', 'std', 'readout'}
+    for key in kwargs:
+        if key in reserved:
+            raise ValueError(f"model_kwargs: '{key}' is set by the trainer "
+                             f'(use the --readout/--atomref options)')
+        if key not in params or key == 'self':
+            allowed = sorted(set(params) - reserved - {'self'})
+            raise ValueError(f"model_kwargs: {model} has no argument "
+                             f"'{key}' (its arguments: "
+                             f"{', '.join(allowed)})")

@@ -3,21 +3,39 @@ resumes."""
 import csv
 import io
 import os
+import time
 from collections import defaultdict
-from typing import Dict, List
+from typing import Callable, Dict, List, Optional
 
 import lightning.pytorch as pl
 
-from pyg_schnet.data.atomic import atomic_write_text
+from pyg_schnet.io import CorruptFileError, atomic_write_text
 
 
 def read_history(path: os.PathLike) -> List[Dict[str, float]]:
-    r"""The rows of a history file, one per epoch, as floats."""
+    r"""The rows of a history file, one per epoch, as floats.
+
+    Raises:
+        CorruptFileError: naming the file and line, if it is not such a
+            CSV file.
+    """
     if not os.path.exists(path):
         return []
-    with open(path, newline='') as f:
-        return [{k: float(v) for k, v in row.items() if v not in ('', None)}
-                for row in csv.DictReader(f)]
+    rows = []
+    try:
+        with open(path, newline='', encoding='utf-8') as f:
+            reader = csv.DictReader(f)
+            for row in reader:
+                if None in row or 'epoch' not in row:
+                    raise ValueError('unexpected columns')
+                rows.append({k: float(v) for k, v in row.items()
+                             if v not in ('', None)})
+    except (ValueError, csv.Error, UnicodeDecodeError) as e:
+        raise CorruptFileError(
+            f'{path} is not a metrics file of pyg_schnet (line '
+            f'{len(rows) + 2}: {e}); move it away to start the history '
+            f'anew') from None
+    return rows
 
 
 def write_history(path: os.PathLike, rows: List[Dict[str, float]]) -> None:
@@ -58,20 +76,56 @@ class EpochHistory(pl.Callback):
     validation and before that epoch's checkpoint is
     written (Lightning runs checkpoint callbacks last), so a run killed at
     any moment has a row for every epoch its last checkpoint holds; the
-    rows of epochs after it are trimmed on resume."""
-    def __init__(self, path: os.PathLike):
+    rows of epochs after it are trimmed on resume.
+
+    With :obj:`log` (e.g. :func:`print`, used when there is no progress
+    bar), it also prints one plain line per epoch: epoch, learning rate,
+    training and validation loss, validation MAE of :obj:`target` and the
+    epoch's duration."""
+    def __init__(self, path: os.PathLike, target: str = 'energy',
+                 unit: str = '', log: Optional[Callable[[str], None]] = None):
         self.path = path
+        self.target = target
+        self.unit = unit
+        self.printer = log
+        self._start = 0.0
+
+    def on_train_epoch_start(self, trainer: pl.Trainer,
+                             pl_module: pl.LightningModule) -> None:
+        self._start = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: pl.Trainer,
                            pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
+        seconds = time.perf_counter() - self._start
         row = {'epoch': float(trainer.current_epoch)}
         for key, value in trainer.callback_metrics.items():
             row[key] = float(value)
             if key.endswith('_mse'):  # epoch-mean squared error
                 row[key[:-4] + '_rmse'] = float(value)**0.5
         row['lr'] = float(trainer.optimizers[0].param_groups[0]['lr'])
+        row['seconds'] = seconds
         rows = [r for r in read_history(self.path)
                 if int(r['epoch']) < trainer.current_epoch]
         write_history(self.path, rows + [row])
+        if self.printer is not None:
+            self.printer(epoch_line(row, trainer.max_epochs, self.target,
+                                self.unit))
+
+
+def epoch_line(row: Dict[str, float], max_epochs: int, target: str,
+               unit: str) -> str:
+    r"""One plain line that sums up an epoch of :obj:`row`."""
+    parts = [f"epoch {int(row['epoch']) + 1}/{max_epochs}",
+             f"lr {row['lr']:.2e}"]
+    for key, label in (('train_loss', 'train loss'),
+                       ('val_loss', 'val loss')):
+        if key in row:
+            parts.append(f'{label} {row[key]:.4g}')
+    for name, unit_ in ((target, unit), ('forces', 'eV/Å')):
+        key = f'val_{name}_mae'
+        if key in row:
+            parts.append(f'val {name} MAE {row[key]:.4f} {unit_}'.rstrip())
+    parts.append(f"{row['seconds']:.1f} s")
+    return '  '.join(parts)

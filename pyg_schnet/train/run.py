@@ -1,8 +1,15 @@
 """A training run from a :class:`TrainConfig`: data, split, model,
-Lightning loop, checkpoints, test metrics, exported model and plots."""
+Lightning loop, checkpoints, test metrics, exported model and plots.
+
+A run lives in one folder (the run folder). Everything needed to resume or
+evaluate it is inside: the resolved configuration with absolute paths, the
+split with a fingerprint of the data, checkpoints, metrics. The folder the
+user names *is* the run: a copied or moved folder resumes in place, never
+in the folder it was copied from.
+"""
 import json
 import os
-import time
+import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -10,29 +17,39 @@ import torch
 from torch_geometric.data import Dataset
 from torch_geometric.loader import DataLoader
 
-from pyg_schnet.data.atomic import atomic_torch_save, atomic_write_text
 from pyg_schnet.data.splits import random_split
+from pyg_schnet.io import RunLock, atomic_torch_save, atomic_write_text
 from pyg_schnet.models import AtomisticModel, build_model, save_model
-from pyg_schnet.train.config import TrainConfig
+from pyg_schnet.train.config import RESUMABLE, TrainConfig
 from pyg_schnet.train.datasets import (
     TargetInfo,
+    check_targets,
+    dataset_elements,
+    dataset_fingerprint,
     fit_atomref,
     load_dataset,
+    load_split,
+    read_split,
+    resolve_split_sizes,
     target_statistics,
 )
+from pyg_schnet.train.evaluate import evaluate_model, summary
 
-#: "Chemical accuracy", 1 kcal/mol, in eV.
-CHEMICAL_ACCURACY_EV = 0.043
+#: Split sizes when the configuration leaves them open: QM9 (the thesis'
+#: small-data point) and structure files (fractions).
+QM9_SPLIT = (1000, 1000, 10000)
+FILE_SPLIT = (0.8, 0.1, 'rest')
 
 
 class RunPaths:
     r"""Where a run keeps its files."""
     def __init__(self, run_dir: os.PathLike):
-        self.root = Path(run_dir)
+        self.root = Path(run_dir).absolute()
         self.config = self.root / 'config.yaml'
         self.split = self.root / 'split.pt'
         self.checkpoints = self.root / 'checkpoints'
         self.last = self.checkpoints / 'last.ckpt'
+        self.previous = self.checkpoints / 'previous.ckpt'
         self.best = self.checkpoints / 'best.ckpt'
         self.metrics = self.root / 'metrics.csv'
         self.model = self.root / 'model.pt'
@@ -40,92 +57,105 @@ class RunPaths:
         self.learning_curve = self.root / 'learning_curve.png'
         self.parity = self.root / 'parity.png'
 
-
-def evaluate_model(model: AtomisticModel, loader: DataLoader, target: str,
-                   forces: bool = False,
-                   device: Optional[torch.device] = None) -> Dict[str, Any]:
-    r"""MAE and RMSE of :obj:`model` on :obj:`loader` for :obj:`target` (in
-    its unit) and, with :obj:`forces`, for force components (eV/Å). Also
-    returns the predicted and reference values and, for a model with atom
-    references, their sum per structure (for parity plots)."""
-    device = device or next(model.parameters()).device
-    model.eval()
-    predicted, reference, offset, force_errors = [], [], [], []
-    for batch in loader:
-        batch = batch.to(device)
-        if model.use_atomref:  # sum of reference energies per structure
-            offset.append(torch.zeros(batch.num_graphs, dtype=torch.float64)
-                          .index_add_(0, batch.batch.cpu(),
-                                      model.atomref[batch.z].cpu()))
-        if forces:
-            energy, force = model(batch, forces=True)
-            force_errors.append((force - batch.forces).detach().flatten())
-        else:
-            with torch.no_grad():
-                energy = model(batch)
-        predicted.append(energy.detach().double().cpu())
-        reference.append(batch[target].view(-1).double().cpu())
-    predicted, reference = torch.cat(predicted), torch.cat(reference)
-    error = predicted - reference
-    out: Dict[str, Any] = {
-        'count': int(error.numel()),
-        f'{target}_mae': float(error.abs().mean()),
-        f'{target}_rmse': float(error.pow(2).mean().sqrt()),
-        'predicted': predicted.tolist(), 'reference': reference.tolist(),
-        'offset': torch.cat(offset).tolist() if offset else None}
-    if forces:
-        ferr = torch.cat(force_errors).double().cpu()
-        out['forces_mae'] = float(ferr.abs().mean())
-        out['forces_rmse'] = float(ferr.pow(2).mean().sqrt())
-    return out
+    def holds_run(self) -> bool:
+        return self.config.exists() or self.last.exists() or \
+            self.previous.exists()
 
 
-def load_split(path: os.PathLike, num_items: int):
-    r"""The :obj:`(train, val, test)` index tensors of a :obj:`split.pt`
-    file (a dict of three 1-D integer tensors), checked against a dataset
-    of :obj:`num_items` structures: indices in range, no structure in two
-    sets, none repeated."""
-    blob = torch.load(path, map_location='cpu', weights_only=True)
-    if not isinstance(blob, dict) or not {'train', 'val', 'test'} <= set(blob):
-        raise ValueError(f'{path} is not a split file (a dict with train, '
-                         f'val and test index tensors)')
-    sets = []
-    for name in ('train', 'val', 'test'):
-        idx = blob[name]
-        if not isinstance(idx, torch.Tensor) or idx.dim() != 1 or \
-                idx.is_floating_point():
-            raise ValueError(f"{path}: '{name}' must be a 1-D integer "
-                             f'tensor')
-        idx = idx.long()
-        if idx.numel() and (int(idx.min()) < 0 or
-                            int(idx.max()) >= num_items):
-            raise ValueError(f"{path}: '{name}' holds indices outside "
-                             f'0..{num_items - 1} (the dataset has '
-                             f'{num_items} structures)')
-        sets.append(idx)
-    everything = torch.cat(sets)
-    if torch.unique(everything).numel() != everything.numel():
-        raise ValueError(f'{path}: a structure appears twice (in two sets '
-                         f'or twice in one)')
-    return tuple(sets)
+def absolute_paths(config: TrainConfig) -> TrainConfig:
+    r"""The configuration with its file paths made absolute (dataset file,
+    cache root, split file, run folder), so a saved run does not depend on
+    the working directory it was started from."""
+    values = config.to_dict()
+    if values['dataset'].lower() != 'qm9':
+        values['dataset'] = str(Path(values['dataset']).absolute())
+    values['root'] = str(Path(values['root']).expanduser().absolute())
+    if values['split_file']:
+        values['split_file'] = str(Path(values['split_file']).absolute())
+    values['run_dir'] = str(Path(values['run_dir']).absolute())
+    return TrainConfig.from_dict(values)
 
 
-def _prepare(config: TrainConfig, paths: RunPaths, resume: bool):
+def resume_config(run_dir: os.PathLike,
+                  overrides: Optional[Dict[str, Any]] = None
+                  ) -> TrainConfig:
+    r"""The configuration of the run in :obj:`run_dir`, for resuming it.
+
+    :obj:`overrides` may change only what does not change the training
+    itself (:data:`~pyg_schnet.train.config.RESUMABLE`: epochs, time
+    budget, hardware, progress display, cache root, and the dataset path
+    when the file was moved — its content is checked against the run's
+    fingerprint). The run folder is always :obj:`run_dir` itself.
+
+    Raises:
+        FileNotFoundError: if :obj:`run_dir` holds no run.
+        ValueError: for an override that would change the training, naming
+            it and the run's value.
+    """
+    paths = RunPaths(run_dir)
+    if not paths.config.exists():
+        raise FileNotFoundError(f'nothing to resume in {paths.root} (no '
+                                f'config.yaml)')
+    config = TrainConfig.load(paths.config)
+    values = config.to_dict()
+    for key, value in (overrides or {}).items():
+        if key in RESUMABLE:
+            values[key] = value
+        elif value != values.get(key):
+            raise ValueError(
+                f'--{key.replace("_", "-")} cannot change when resuming (the '
+                f'run was started with {key}={values.get(key)!r}); only '
+                f'{", ".join(RESUMABLE)} may. Start a new run (another '
+                f'--run-dir) to train with other settings.')
+    values['run_dir'] = str(paths.root)
+    return absolute_paths(TrainConfig.from_dict(values))
+
+
+def _is_rank_zero() -> bool:
+    r"""Whether this process is the first of a (possibly distributed) run,
+    judged from the launchers' environment variables."""
+    return all(os.environ.get(key, '0') == '0' for key in
+               ('RANK', 'LOCAL_RANK', 'NODE_RANK', 'SLURM_PROCID'))
+
+
+def _prepare(config: TrainConfig, paths: RunPaths, resume: bool, log):
+    if resume and config.dataset.lower() != 'qm9' and \
+            not Path(config.dataset).exists():
+        raise FileNotFoundError(
+            f'the dataset of this run, {config.dataset}, does not exist '
+            f'(moved?); give its new place with --dataset (its content is '
+            f'checked against the run)')
     dataset, info = load_dataset(config.dataset, config.root, config.target,
                                  config.max_molecules)
     if config.readout is not None:
         info.readout = config.readout
+    fingerprint = dataset_fingerprint(dataset, info.name)
     if resume and paths.split.exists():
-        train_idx, val_idx, test_idx = load_split(paths.split, len(dataset))
+        saved = read_split(paths.split).get('fingerprint')
+        if saved is not None and saved != fingerprint:
+            raise ValueError(
+                f'the dataset {config.dataset} is not the one this run was '
+                f'trained on (its structures or labels differ from the '
+                f'fingerprint in {paths.split}); resume with the original '
+                f'data (--dataset PATH if it moved)')
+        split = load_split(paths.split, len(dataset))
     elif config.split_file:
-        train_idx, val_idx, test_idx = load_split(config.split_file,
-                                                  len(dataset))
+        split = load_split(config.split_file, len(dataset))
     else:
-        train_idx, val_idx, test_idx = random_split(
-            len(dataset), config.n_train, config.n_val, config.n_test,
-            config.seed)
-    sets = dataset[train_idx], dataset[val_idx], dataset[test_idx]
-    return dataset, info, (train_idx, val_idx, test_idx), sets
+        defaults = QM9_SPLIT if config.dataset.lower() == 'qm9' else \
+            FILE_SPLIT
+        sizes = resolve_split_sizes(
+            len(dataset), (config.n_train, config.n_val, config.n_test),
+            defaults)
+        split = random_split(len(dataset), *sizes, seed=config.seed)
+    if split[0].numel() == 0 or split[1].numel() == 0:
+        raise ValueError('the training and validation sets must not be '
+                         'empty')
+    sets = dataset[split[0]], dataset[split[1]], dataset[split[2]]
+    forces = info.has_forces and config.forces
+    for subset in sets:
+        check_targets(subset, info.name, forces)
+    return dataset, info, split, sets, fingerprint
 
 
 def _build(config: TrainConfig, info: TargetInfo,
@@ -145,8 +175,10 @@ def _build(config: TrainConfig, info: TargetInfo,
             atomref = fit_atomref(train_set, info.name)
     mean, std = target_statistics(train_set, info.name, info.readout,
                                   atomref)
-    return build_model(config.model, readout=info.readout, atomref=atomref,
-                       mean=mean, std=std, **config.model_arguments())
+    model = build_model(config.model, readout=info.readout, atomref=atomref,
+                        mean=mean, std=std, **config.model_arguments())
+    model.trained_elements = dataset_elements(train_set, info.name)
+    return model
 
 
 def _quiet_lightning() -> None:
@@ -159,11 +191,15 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings('ignore', message=r'.*isinstance\(treespec, '
                             r'LeafSpec\)')
-    warnings.filterwarnings('ignore', message='Checkpoint directory .* '
-                            'exists and is not empty')
+    # DDP's note about a [1, H] weight's strides: harmless, not actionable.
+    warnings.filterwarnings('ignore', message='Grad strides do not match')
 
 
 def _accelerator(device: str) -> str:
+    if device in ('cuda', 'gpu') and not torch.cuda.is_available():
+        raise ValueError(f"--device {device} was asked for, but torch sees "
+                         f"no CUDA GPU here (torch {torch.__version__}); "
+                         f"use --device cpu or auto")
     if device == 'auto':
         return 'gpu' if torch.cuda.is_available() else 'cpu'
     return {'cuda': 'gpu', 'gpu': 'gpu', 'cpu': 'cpu'}[device]
@@ -173,38 +209,60 @@ def train(config: TrainConfig, resume: bool = False,
           log=print) -> Dict[str, Any]:
     r"""Runs training as configured and returns the test results.
 
-    Files in :obj:`config.run_dir`: the resolved :obj:`config.yaml`, the
-    split (:obj:`split.pt`), checkpoints (:obj:`checkpoints/last.ckpt` after
-    every epoch, :obj:`checkpoints/best.ckpt`), CSV (and TensorBoard)
-    logs, the exported best model :obj:`model.pt` (loads with
-    :obj:`weights_only=True`), :obj:`results.json` and the learning-curve and
-    parity plots. With :obj:`resume`, training continues from
-    :obj:`last.ckpt` with the same split.
+    Files in :obj:`config.run_dir`: the resolved :obj:`config.yaml` (with
+    absolute paths), the split with a fingerprint of the data
+    (:obj:`split.pt`), checkpoints (:obj:`checkpoints/last.ckpt` after
+    every epoch, :obj:`previous.ckpt` the one before it,
+    :obj:`best.ckpt`), :obj:`metrics.csv` (one row per epoch), the
+    exported best model :obj:`model.pt` (loads with
+    :obj:`weights_only=True`), :obj:`results.json` and the learning-curve
+    and parity plots. Every file is written atomically, and the folder is
+    locked while training, so a second training in it fails at once.
+
+    With :obj:`resume`, training continues from :obj:`last.ckpt` (or
+    :obj:`previous.ckpt` if the last one is damaged) with the same split;
+    use :func:`resume_config` to get the run's configuration.
+    :obj:`config.max_time` is the training budget of this call: a resume
+    gets a new one.
+
+    Raises:
+        FileExistsError: if the folder already holds a run and
+            :obj:`resume` is not set.
+        RunLockedError: if another process trains in the folder.
+        ValueError: for data, configuration or hardware problems, naming
+            them.
     """
-    _quiet_lightning()
-    import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import (
-        EarlyStopping,
-        EMAWeightAveraging,
-        ModelCheckpoint,
-    )
-
-    from pyg_schnet.train.history import EpochHistory, trim_history
-    from pyg_schnet.train.module import AtomisticTask
-
+    config = absolute_paths(config)
     paths = RunPaths(config.run_dir)
-    if resume and not paths.last.exists():
-        raise FileNotFoundError(f'nothing to resume: {paths.last} does not '
-                                f'exist')
-    if not resume and paths.last.exists():
+    # DDP's worker processes start after the first one made the folder.
+    if not resume and _is_rank_zero() and paths.holds_run():
         raise FileExistsError(f'{paths.root} already holds a run; pass '
                               f'--resume to continue it or choose another '
                               f'--run-dir')
-    paths.root.mkdir(parents=True, exist_ok=True)
+    accelerator = _accelerator(config.device)
+    if _is_rank_zero():
+        with RunLock(paths.root):
+            return _train(config, paths, resume, accelerator, log)
+    return _train(config, paths, resume, accelerator, log)
+
+
+def _train(config: TrainConfig, paths: RunPaths, resume: bool,
+           accelerator: str, log) -> Dict[str, Any]:
+    _quiet_lightning()
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    from pyg_schnet.train.checkpoint import (
+        AtomicCheckpointIO,
+        RunCheckpoint,
+        resume_point,
+    )
+    from pyg_schnet.train.history import EpochHistory, trim_history
+    from pyg_schnet.train.module import AtomisticTask
+
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    start = time.perf_counter()
-    dataset, info, split, (train_set, val_set, test_set) = _prepare(
-        config, paths, resume)
+    dataset, info, split, (train_set, val_set, test_set), fingerprint = \
+        _prepare(config, paths, resume, log)
     model = _build(config, info, train_set)
     forces = info.has_forces and config.forces
     task = AtomisticTask(model, info.name, forces=forces, rho=config.rho,
@@ -219,14 +277,14 @@ def train(config: TrainConfig, resume: bool = False,
     train_loader = DataLoader(train_set, shuffle=True, **loader_args)
     val_loader = DataLoader(val_set, **loader_args)
 
+    bar = config.progress and sys.stdout.isatty()
+    checkpoint = RunCheckpoint(paths.checkpoints, monitor='val_loss',
+                               patience=config.early_stopping,
+                               max_minutes=config.max_time)
     callbacks: List[Any] = [
-        EpochHistory(paths.metrics),
-        ModelCheckpoint(dirpath=paths.checkpoints, filename='best',
-                        monitor='val_loss', mode='min', save_last=True,
-                        enable_version_counter=False,
-                        save_on_train_epoch_end=True),
-        EarlyStopping(monitor='val_loss', mode='min',
-                      patience=config.early_stopping),
+        EpochHistory(paths.metrics, info.name, info.unit,
+                     log=None if bar else log),
+        checkpoint,
     ]
     if config.ema_decay:
         callbacks.append(EMAWeightAveraging(decay=config.ema_decay,
@@ -238,51 +296,62 @@ def train(config: TrainConfig, resume: bool = False,
         loggers.append(TensorBoardLogger(paths.root, name='', version='tb'))
     except ImportError:
         pass
-    max_time = None if config.max_time is None else \
-        {'minutes': config.max_time}
     trainer = pl.Trainer(
-        max_epochs=config.epochs, max_time=max_time,
-        accelerator=_accelerator(config.device), devices=config.devices,
-        num_nodes=config.num_nodes, strategy=config.strategy,
+        max_epochs=config.epochs, accelerator=accelerator,
+        devices=config.devices, num_nodes=config.num_nodes,
+        strategy=config.strategy, plugins=[AtomicCheckpointIO()],
         gradient_clip_val=config.grad_clip, callbacks=callbacks,
         logger=loggers or False, default_root_dir=str(paths.root),
-        enable_progress_bar=config.progress, enable_model_summary=False,
+        enable_progress_bar=bar, enable_model_summary=False,
+        enable_checkpointing=True,
         inference_mode=False,  # forces need autograd in validation
         log_every_n_steps=1, num_sanity_val_steps=0)
 
+    ckpt_path = None
+    if resume and (paths.last.exists() or paths.previous.exists()):
+        path, state = resume_point(paths.last, paths.previous, log)
+        ckpt_path = str(path)
+        done = int(state['epoch']) + 1
+        if trainer.is_global_zero:
+            trim_history(paths.metrics, done)
+            log(f'resuming {paths.root} after epoch {done} (from '
+                f'{path.name})')
+    elif resume and trainer.is_global_zero:
+        log(f'{paths.root} has no checkpoint yet: starting its training '
+            f'from the first epoch')
     if trainer.is_global_zero:
         config.save(paths.config)
         if not (resume and paths.split.exists()):
-            atomic_torch_save(dict(zip(('train', 'val', 'test'), split,
-                                       strict=True)), paths.split)
+            atomic_torch_save({'train': split[0], 'val': split[1],
+                               'test': split[2],
+                               'fingerprint': fingerprint}, paths.split)
         log(f'{config.model} on {config.dataset} ({info.name} in '
             f'{info.unit}): {len(train_set)} train / {len(val_set)} val / '
             f'{len(test_set)} test structures, '
             f'{sum(p.numel() for p in model.parameters()):,} parameters, '
             f'{"energy + forces" if forces else "energy only"}')
-    ckpt_path = None
-    if resume:
-        ckpt_path = str(paths.last)
-        done = torch.load(paths.last, map_location='cpu',
-                          weights_only=False)['epoch']
-        if trainer.is_global_zero:
-            trim_history(paths.metrics, done + 1)
-            log(f'resuming after epoch {done + 1} from {paths.last}')
     trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
     if not trainer.is_global_zero:
         return {}
 
-    best = torch.load(paths.best, map_location='cpu', weights_only=False)
+    from pyg_schnet.train.checkpoint import read_checkpoint
+    if not paths.best.exists():
+        raise ValueError(f'no epoch was completed, so there is no model to '
+                         f'export ({paths.best} is missing)')
+    best = read_checkpoint(paths.best)
     task.load_state_dict(best['state_dict'])
     model = task.model.cpu().eval()
-    train_minutes = (time.perf_counter() - start) / 60
     test = evaluate_model(model, DataLoader(test_set, **loader_args),
                           info.name, forces)
+    first = dataset[0]
+    periodic = 'pbc' in first and bool(first.pbc.any())
     results = {
         'dataset': config.dataset, 'target': info.name, 'unit': info.unit,
-        'model': config.model, 'epochs': int(best['epoch']) + 1,
-        'epochs_run': int(trainer.current_epoch),
-        'train_minutes': round(train_minutes, 2),
+        'model': config.model, 'periodic': periodic,
+        'epochs': checkpoint.best_epoch + 1,
+        'epochs_run': checkpoint.epochs_done,
+        'stopped_by': checkpoint.stop_reason,
+        'train_minutes': round(checkpoint.seconds / 60, 2),
         'test_count': test['count'],
         'test_mae': test[f'{info.name}_mae'],
         'test_rmse': test[f'{info.name}_rmse']}
@@ -291,34 +360,20 @@ def train(config: TrainConfig, resume: bool = False,
         results['test_forces_rmse'] = test['forces_rmse']
     save_model(model, paths.model, metadata={
         'target': info.name, 'unit': info.unit, 'readout': info.readout,
-        'dataset': config.dataset, 'forces': forces,
+        'dataset': config.dataset, 'forces': forces, 'periodic': periodic,
         'test_mae': results['test_mae']})
     atomic_write_text(paths.results, json.dumps(results, indent=2) + '\n')
+    written = [paths.model, paths.results, paths.metrics]
     try:
         from pyg_schnet.train.plots import learning_curve, parity_plot
         learning_curve(paths.metrics, paths.learning_curve, info.name,
-                       info.unit)
-        parity_plot(test['reference'], test['predicted'], paths.parity,
-                    info.name, info.unit, test['offset'])
+                       info.unit, results, config)
+        parity_plot(test, paths.parity, info.name, info.unit, results,
+                    config)
+        written += [paths.learning_curve, paths.parity]
     except ImportError:  # matplotlib is optional
         pass
     log(summary(results))
+    log(f'results in {paths.root}: '
+        + ', '.join(p.name for p in written))
     return results
-
-
-def summary(results: Dict[str, Any]) -> str:
-    r"""The closing lines of a run: test MAE next to chemical accuracy for
-    energies in eV."""
-    target, unit = results['target'], results['unit']
-    lines = [f"test {target} MAE: {results['test_mae']:.4f} {unit}, RMSE: "
-             f"{results['test_rmse']:.4f} {unit} on {results['test_count']} "
-             f"structures (best epoch {results['epochs']} of "
-             f"{results['epochs_run']}, {results['train_minutes']:.1f} min)"]
-    if unit == 'eV':
-        ratio = results['test_mae'] / CHEMICAL_ACCURACY_EV
-        lines.append(f'chemical accuracy is {CHEMICAL_ACCURACY_EV} eV '
-                     f'(1 kcal/mol): the test MAE is {ratio:.1f}x that')
-    if 'test_forces_mae' in results:
-        lines.append(f"test forces MAE: {results['test_forces_mae']:.4f} "
-                     f'eV/Å')
-    return '\n'.join(lines)

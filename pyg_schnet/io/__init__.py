@@ -1,0 +1,22 @@
+"""File safety shared by every layer of the package: atomic writes, safe
+(code-free) loading and run-folder locks. Imports nothing of ours, so
+``models``, ``data``, ``train``, ``md`` and ``interpret`` all import it
+downward."""
+from pyg_schnet.io.atomic import (
+    atomic_path,
+    atomic_torch_save,
+    atomic_write_text,
+)
+from pyg_schnet.io.load import CorruptFileError, UnsafeFileError, safe_load
+from pyg_schnet.io.lock import RunLock, RunLockedError
+
+__all__ = [
+    'CorruptFileError',
+    'RunLock',
+    'RunLockedError',
+    'UnsafeFileError',
+    'atomic_path',
+    'atomic_torch_save',
+    'atomic_write_text',
+    'safe_load',
+]

@@ -1,0 +1,80 @@
+"""Atomic file writes: a reader never sees a half-written file, and an
+interrupted write (kill -9, full disk, power loss after the call returned)
+leaves the previous file intact.
+
+Every write goes to a temporary file in the *same folder* as the target
+(so the final rename never crosses a filesystem), is flushed to disk with
+``fsync``, renamed over the target with :func:`os.replace`, and the folder
+itself is ``fsync``-ed so the rename survives a crash.
+"""
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Union
+
+import torch
+
+PathLike = Union[str, os.PathLike]
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without folder fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - e.g. some network filesystems
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_path(path: PathLike) -> Iterator[Path]:
+    r"""Yields a temporary path next to :obj:`path`; when the block ends
+    without error, the temporary file is synced to disk and replaces
+    :obj:`path` in one :func:`os.replace` (atomic on POSIX). On error it is
+    removed and :obj:`path` is untouched.
+
+    Raises:
+        PermissionError: naming the folder, if it cannot be written.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The suffix is kept: writers such as ase.io.write infer the format
+        # from it. The leading dot hides the temporary file.
+        fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.',
+                                   suffix=path.suffix, dir=path.parent)
+    except PermissionError as e:
+        raise PermissionError(f'cannot write to {path.parent}: permission '
+                              f'denied') from e
+    os.close(fd)
+    tmp = Path(tmp)
+    # mkstemp creates 0600 files; give the result the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    try:
+        yield tmp
+        with open(tmp, 'rb+') as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_folder(path.parent)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_torch_save(obj: Any, path: PathLike) -> None:
+    r""":func:`torch.save` to :obj:`path`, atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def atomic_write_text(path: PathLike, text: str) -> None:
+    r"""Writes :obj:`text` (UTF-8) to :obj:`path`, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding='utf-8')
