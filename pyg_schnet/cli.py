@@ -2,7 +2,7 @@
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from pyg_schnet.train.config import TrainConfig
 
@@ -293,15 +293,29 @@ def _predict_parser(sub) -> None:
     p.add_argument('--out', help='write the structures, coordinates as in '
                    'the input, with the predictions attached (extxyz, traj, '
                    'db, ...)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace --out if it exists')
     p.add_argument('--batch-size', type=_positive_int, default=32,
                    help='structures per batch (default: 32)')
     p.set_defaults(func=_predict)
 
 
-def _output_format(path: str) -> str:
+def _output_format(path: str, overwrite: bool = False,
+                   inputs: Sequence[str] = ()) -> str:
     r"""The ASE format that :obj:`path` will be written in, checked before
-    any work is done."""
+    any work is done, with the file's safety: an existing file is replaced
+    only with :obj:`overwrite`, an input file never."""
     from ase.io.formats import filetype, ioformats
+
+    target = Path(path)
+    for source in inputs:
+        if source and target.exists() and Path(source).exists() and \
+                target.resolve() == Path(source).resolve():
+            raise ValueError(f'--out {path} is the input file; write the '
+                             f'results to another file')
+    if target.exists() and not overwrite:
+        raise FileExistsError(f'{path} exists; pass --overwrite to replace '
+                              f'it')
 
     suffix = Path(path).suffix.lower()
     if suffix in ('.xyz', '.extxyz'):
@@ -326,7 +340,8 @@ def _predict(args: argparse.Namespace) -> int:
     from pyg_schnet.data import from_ase
     from pyg_schnet.io import atomic_path
 
-    fmt = _output_format(args.out) if args.out else None
+    fmt = _output_format(args.out, args.overwrite, [args.structures]) \
+        if args.out else None
     model, meta, _ = _load(args.model)
     if not Path(args.structures).exists():
         raise FileNotFoundError(f'no such structure file: {args.structures}')
@@ -414,6 +429,8 @@ def _label_parser(sub) -> None:
                    help='seed of the generated structures (default: 0)')
     p.add_argument('--out', required=True, help='output file (.extxyz, '
                    '.traj, .db)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace --out if it exists')
     p.set_defaults(func=_label)
 
 
@@ -435,7 +452,7 @@ def _label(args: argparse.Namespace) -> int:
     if args.rattle is not None and not args.rattle >= 0:
         raise ValueError(f'--rattle must be a non-negative distance in Å '
                          f'(got {args.rattle})')
-    _output_format(args.out)
+    _output_format(args.out, args.overwrite, [args.structures])
     if args.structures:
         if not Path(args.structures).exists():
             raise FileNotFoundError(f'no such structure file: '

@@ -618,3 +618,47 @@ def test_pickle_module_is_not_used_to_read(tmp_path):
         pickle.dump({'a': 1}, f)
     with pytest.raises(CorruptFileError):
         safe_load(path)
+
+
+# -- found beyond the issue list ----------------------------------------------
+
+def test_outputs_never_replace_files_silently(emt_file, finished_run,
+                                              tmp_path, capsys):
+    mine = tmp_path / 'mine.extxyz'
+    mine.write_text('precious')
+    _cli_error(capsys, ['label', '--calculator', 'emt', '--alloys', '1',
+                        '--out', str(mine)], 'pass --overwrite')
+    _cli_error(capsys, ['predict', str(finished_run), str(emt_file),
+                        '--out', str(mine)], 'pass --overwrite')
+    assert mine.read_text() == 'precious'
+    _cli_error(capsys, ['predict', str(finished_run), str(emt_file),
+                        '--out', str(emt_file), '--overwrite'],
+               'is the input file')
+    assert main(['label', '--calculator', 'emt', '--alloys', '1', '--out',
+                 str(mine), '--overwrite']) == 0
+    assert len(ase.io.read(mine, ':')) == 1
+
+
+def test_diverging_training_says_so(emt_file, tmp_path, capsys):
+    run = tmp_path / 'run'
+    code = main(train_args(emt_file, run, '--epochs', '5', '--lr', '1e6',
+                           '--grad-clip', 'none', '--ema-decay', 'off'))
+    out = capsys.readouterr()
+    assert 'diverged' in out.out + out.err
+    if code == 0:  # an early epoch improved before the loss blew up
+        results = json.loads((run / 'results.json').read_text())
+        assert results['stopped_by'] == 'divergence'
+        assert np.isfinite(results['test_mae'])
+
+
+def test_resume_of_a_run_killed_before_its_first_checkpoint(
+        emt_file, tmp_path, capsys):
+    run = tmp_path / 'run'
+    assert main(train_args(emt_file, run, '--epochs', '2')) == 0
+    shutil.rmtree(run / 'checkpoints')
+    (run / 'model.pt').unlink()
+    capsys.readouterr()
+    assert main(['train', '--resume', '--run-dir', str(run),
+                 '--no-progress']) == 0
+    assert 'no checkpoint yet' in capsys.readouterr().out
+    assert sorted(epoch_metrics(run / 'metrics.csv')['val_loss']) == [0, 1]

@@ -90,8 +90,8 @@ def label_structures(
             if 'stress' in properties and atoms.pbc.all():
                 results['stress'] = atoms.get_stress()
         except Exception as e:
-            raise RuntimeError(f'the calculator failed on structure {k} '
-                               f'({atoms.get_chemical_formula()}): {e}') \
+            raise ValueError(f'the calculator failed on structure {k} '
+                             f'({atoms.get_chemical_formula()}): {e}') \
                 from e
         atoms.calc = SinglePointCalculator(atoms, **results)
         labelled.append(atoms)

@@ -113,6 +113,7 @@ class RunCheckpoint(Checkpoint):
         self.epochs_done = 0
         self.seconds = 0.0  # of training, all processes of the run
         self.stop_reason: Optional[str] = None
+        self.diverged_at: Optional[int] = None
         self._start = 0.0
         self._epoch_start = 0.0
 
@@ -157,7 +158,13 @@ class RunCheckpoint(Checkpoint):
         improved = score is not None and float(score) < self.best_score
         if improved:
             self.best_score, self.best_epoch = float(score), epoch
-        if epoch - self.best_epoch >= self.patience:
+        losses = [trainer.callback_metrics.get(k) for k in
+                  ('train_loss', self.monitor)]
+        if any(v is not None and not math.isfinite(float(v))
+               for v in losses):
+            self.stop_reason = 'divergence'
+            self.diverged_at = epoch
+        elif epoch - self.best_epoch >= self.patience:
             self.stop_reason = 'early stopping'
         elif self.epochs_done >= trainer.max_epochs:
             self.stop_reason = 'epochs'

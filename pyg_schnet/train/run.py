@@ -317,6 +317,7 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
             log(f'resuming {paths.root} after epoch {done} (from '
                 f'{path.name})')
     elif resume and trainer.is_global_zero:
+        trim_history(paths.metrics, 0)
         log(f'{paths.root} has no checkpoint yet: starting its training '
             f'from the first epoch')
     if trainer.is_global_zero:
@@ -335,9 +336,17 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
         return {}
 
     from pyg_schnet.train.checkpoint import read_checkpoint
+    if checkpoint.stop_reason == 'divergence' and paths.best.exists():
+        log(f'training diverged: the loss became NaN or infinite in epoch '
+            f'{checkpoint.diverged_at + 1}; the model of the best epoch '
+            f'before it is kept (a lower --lr or a --grad-clip may help)')
     if not paths.best.exists():
-        raise ValueError(f'no epoch was completed, so there is no model to '
-                         f'export ({paths.best} is missing)')
+        raise ValueError(
+            'no epoch improved the validation loss, so there is no model '
+            'to export' + (f' (training diverged in epoch '
+                           f'{checkpoint.diverged_at + 1}: the loss became '
+                           f'NaN or infinite; lower --lr)'
+                           if checkpoint.stop_reason == 'divergence' else ''))
     best = read_checkpoint(paths.best)
     task.load_state_dict(best['state_dict'])
     model = task.model.cpu().eval()
