@@ -133,6 +133,25 @@ class RunCheckpoint(Checkpoint):
         self.seconds = float(state['seconds'])
         self.stop_reason = state.get('stop_reason')
 
+    def on_load_checkpoint(self, trainer: pl.Trainer,
+                           pl_module: pl.LightningModule,
+                           checkpoint: Dict[str, Any]) -> None:
+        # Checkpoints of runs made before this callback existed hold the
+        # state of Lightning's ModelCheckpoint and EarlyStopping instead:
+        # take the best score and epoch from them, so that resuming such a
+        # run does not overwrite its best.ckpt with a worse model.
+        states = checkpoint.get('callbacks', {})
+        if self.state_key in states:
+            return
+        epoch = int(checkpoint.get('epoch', -1))
+        self.epochs_done = epoch + 1
+        for key, state in states.items():
+            if key.startswith('ModelCheckpoint') and \
+                    state.get('best_model_score') is not None:
+                self.best_score = float(state['best_model_score'])
+            if key.startswith('EarlyStopping') and 'wait_count' in state:
+                self.best_epoch = epoch - int(state['wait_count'])
+
     def on_train_start(self, trainer: pl.Trainer,
                        pl_module: pl.LightningModule) -> None:
         self._start = time.perf_counter()
