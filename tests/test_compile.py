@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pyg_schnet.graph import radius_graph
+from pyg_schnet.graph import half_pairs, radius_graph
 from pyg_schnet.models import DTNN, SchNet, edge_vectors
 from pyg_schnet.nn import CFConv, DTNNInteraction, SchNetInteraction
 
@@ -34,11 +34,16 @@ def test_interaction_layers_have_no_graph_breaks(layer, channels,
 
 
 @pytest.mark.parametrize('cls', [SchNet, DTNN])
-def test_model_energy_has_no_graph_breaks(cls):
+@pytest.mark.parametrize('symmetric', [False, True])
+def test_model_energy_has_no_graph_breaks(cls, symmetric):
     torch.manual_seed(0)
     model = cls(cutoff=5.0).eval()
+    z, pos, edge_index, batch = _inputs()
+    if symmetric:
+        edge_index = edge_index[:, half_pairs(edge_index)]
     torch._dynamo.reset()
-    explanation = torch._dynamo.explain(model.energy)(*_inputs(), 1)
+    explanation = torch._dynamo.explain(model.energy)(
+        z, pos, edge_index, batch, 1, None, None, symmetric)
     assert explanation.graph_break_count == 0, explanation.break_reasons
 
 

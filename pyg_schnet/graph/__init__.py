@@ -1,5 +1,6 @@
 """Graph construction: radius graphs of molecules and periodic structures."""
 from pyg_schnet.graph.build import build_graph
+from pyg_schnet.graph.pairs import canonical_mask, half_pairs
 from pyg_schnet.graph.periodic import complete_cell, periodic_radius_graph
 from pyg_schnet.graph.radius import radius_graph
 from pyg_schnet.graph.transforms import PeriodicRadiusGraph
@@ -16,10 +17,12 @@ __all__ = [
     'MIN_DISTANCE',
     'PeriodicRadiusGraph',
     'build_graph',
+    'canonical_mask',
     'check_cell',
     'check_distances',
     'check_structure',
     'complete_cell',
+    'half_pairs',
     'periodic_radius_graph',
     'radius_graph',
 ]

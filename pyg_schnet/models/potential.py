@@ -14,9 +14,11 @@ from pyg_schnet.graph import (
     MAX_Z,
     MIN_DISTANCE,
     build_graph,
+    canonical_mask,
     check_cell,
     check_distances,
     check_structure,
+    half_pairs,
 )
 from pyg_schnet.nn import Atomwise
 
@@ -243,25 +245,30 @@ class AtomisticModel(torch.nn.Module):
 
     # -- the hot path -------------------------------------------------------
     def representation(self, z: Tensor, edge_index: Tensor,
-                       edge_weight: Tensor) -> Tensor:
+                       edge_weight: Tensor, symmetric: bool = False
+                       ) -> Tensor:
         r"""Atom features :obj:`[N, F]` from atomic numbers and distances
         (Å) of the graph's edges: the element embedding refined by residual
         interactions, :math:`\mathbf{x} \leftarrow \mathbf{x} +
-        \mathbf{v}(\mathbf{x}, d, \mathbf{e}(d))`."""
+        \mathbf{v}(\mathbf{x}, d, \mathbf{e}(d))`. With :obj:`symmetric`,
+        :obj:`edge_index` lists each pair once and carries both messages
+        (:func:`~pyg_schnet.graph.half_pairs`)."""
         x = self.embedding(z)
         edge_attr = self.rbf(edge_weight)
         for interaction in self.interaction_blocks():
-            x = x + interaction(x, edge_index, edge_weight, edge_attr)
+            x = x + interaction(x, edge_index, edge_weight, edge_attr,
+                                symmetric)
         return x
 
     def per_atom_energy(self, z: Tensor, pos: Tensor, edge_index: Tensor,
                         batch: Tensor, cell: Optional[Tensor] = None,
-                        cell_offsets: Optional[Tensor] = None) -> Tensor:
+                        cell_offsets: Optional[Tensor] = None,
+                        symmetric: bool = False) -> Tensor:
         r"""Atom-wise contributions :math:`y_i` (eV, reference energies
         included), shape :obj:`[N]`: the local energies whose sum is
         :math:`E`."""
         vec = edge_vectors(pos, edge_index, batch, cell, cell_offsets)
-        x = self.representation(z, edge_index, vec.norm(dim=-1))
+        x = self.representation(z, edge_index, vec.norm(dim=-1), symmetric)
         y = self.readout.per_atom(x).squeeze(-1)
         if self.use_atomref:
             y = y.to(torch.float64) + self.atomref[z]
@@ -270,7 +277,8 @@ class AtomisticModel(torch.nn.Module):
     def energy(self, z: Tensor, pos: Tensor, edge_index: Tensor,
                batch: Tensor, num_graphs: int,
                cell: Optional[Tensor] = None,
-               cell_offsets: Optional[Tensor] = None) -> Tensor:
+               cell_offsets: Optional[Tensor] = None,
+               symmetric: bool = False) -> Tensor:
         r"""The energy (eV) per graph, shape :obj:`[num_graphs]`, on a
         prebuilt graph: no checks, no data-dependent control flow, so it
         compiles with :func:`torch.compile` without graph breaks.
@@ -285,9 +293,15 @@ class AtomisticModel(torch.nn.Module):
             cell (torch.Tensor, optional): Cells :obj:`[B, 3, 3]` in Å.
             cell_offsets (torch.Tensor, optional): Image shifts
                 :obj:`[E, 3]`.
+            symmetric (bool, optional): :obj:`edge_index` (and
+                :obj:`cell_offsets`) list each unordered pair once, as
+                :func:`~pyg_schnet.graph.half_pairs` selects them; every
+                pair term is then computed once for both directions (the
+                same energy as the full list, faster).
+                (default: :obj:`False`)
         """
         y = self.per_atom_energy(z, pos, edge_index, batch, cell,
-                                 cell_offsets)
+                                 cell_offsets, symmetric)
         return self.readout.aggregate(y, batch, num_graphs)
 
     # -- the user-facing call ------------------------------------------------
@@ -362,8 +376,8 @@ class AtomisticModel(torch.nn.Module):
         if cell is not None:
             cell = cell.to(pos.dtype)
 
-        edge_index, cell_offsets = self._graph(data, pos, batch, cell, pbc,
-                                               num_graphs)
+        edge_index, cell_offsets, symmetric = self._graph(
+            data, pos, batch, cell, pbc, num_graphs)
         with torch.no_grad():
             dist = edge_vectors(pos, edge_index, batch, cell,
                                 cell_offsets).norm(dim=-1)
@@ -371,7 +385,7 @@ class AtomisticModel(torch.nn.Module):
 
         if not (forces or stress):
             return self.energy(z, pos, edge_index, batch, num_graphs, cell,
-                               cell_offsets)
+                               cell_offsets, symmetric)
         if stress and (cell is None or not bool(pbc.any(dim=1).all())):
             raise ValueError('stress needs a periodic cell (data.cell and '
                              'data.pbc with at least one periodic '
@@ -394,7 +408,8 @@ class AtomisticModel(torch.nn.Module):
                                                   sym[batch])
                 strained_cell = cell + torch.bmm(cell, sym)
             energy = self.energy(z, strained_pos, edge_index, batch,
-                                 num_graphs, strained_cell, cell_offsets)
+                                 num_graphs, strained_cell, cell_offsets,
+                                 symmetric)
             grads = torch.autograd.grad(energy.sum(), inputs,
                                         create_graph=self.training)
         out = [energy]
@@ -406,7 +421,28 @@ class AtomisticModel(torch.nn.Module):
 
     def _graph(self, data: Data, pos: Tensor, batch: Tensor,
                cell: Optional[Tensor], pbc: Optional[Tensor],
-               num_graphs: int) -> Tuple[Tensor, Optional[Tensor]]:
+               num_graphs: int
+               ) -> Tuple[Tensor, Optional[Tensor], bool]:
+        r"""The graph to compute on: each pair once (with
+        :obj:`symmetric=True`) when the edge list holds both directions of
+        every pair, as every graph this package builds does; the list as
+        given otherwise."""
+        edge_index, cell_offsets = self._full_graph(data, pos, batch, cell,
+                                                    pbc, num_graphs)
+        if data.get('edge_index') is None:  # built here: symmetric
+            keep = canonical_mask(edge_index, cell_offsets)
+            half = keep.nonzero().view(-1)
+        else:
+            half = half_pairs(edge_index, cell_offsets, pos.size(0))
+        if half is None:
+            return edge_index, cell_offsets, False
+        return (edge_index.index_select(1, half),
+                None if cell_offsets is None else
+                cell_offsets.index_select(0, half), True)
+
+    def _full_graph(self, data: Data, pos: Tensor, batch: Tensor,
+                    cell: Optional[Tensor], pbc: Optional[Tensor],
+                    num_graphs: int) -> Tuple[Tensor, Optional[Tensor]]:
         edge_index = data.get('edge_index')
         cell_offsets = data.get('cell_offsets')
         if cell is None and cell_offsets is not None and \

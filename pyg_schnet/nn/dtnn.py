@@ -112,7 +112,12 @@ class DTNNInteraction(MessagePassing):
             torch.nn.init.zeros_(self.lin_fc.weight)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor,
-                edge_attr: Tensor) -> Tensor:
+                edge_attr: Tensor, symmetric: bool = False) -> Tensor:
+        r"""With :obj:`symmetric=True`, :obj:`edge_index` lists each
+        unordered pair once and each pair sends both messages; the distance
+        factor :math:`\mathbf{W}^{df} \hat{\mathbf{e}}_{ij} +
+        \mathbf{b}^{f_2}` and :math:`s(d_{ij})` are computed once for
+        both."""
         # W^cf x_j + b^f1 is computed once per atom, not once per edge.
         h = self.lin_cf(x)
         if self.cutoff_fn is None:
@@ -122,8 +127,16 @@ class DTNNInteraction(MessagePassing):
         else:
             smooth = (edge_weight < self.cutoff_fn.cutoff).to(
                 h.dtype).unsqueeze(-1)
-        return self.propagate(edge_index, h=h, edge_attr=edge_attr,
-                              smooth=smooth)
+        if not symmetric:
+            return self.propagate(edge_index, h=h, edge_attr=edge_attr,
+                                  smooth=smooth)
+        j, i = edge_index[0], edge_index[1]
+        g = self.lin_df(edge_attr)
+        out = torch.zeros_like(x)
+        for source, target in ((j, i), (i, j)):
+            v = torch.tanh(self.lin_fc(h.index_select(0, source) * g))
+            out.index_add_(0, target, v if smooth is None else v * smooth)
+        return out
 
     def message(self, h_j: Tensor, edge_attr: Tensor,
                 smooth: Optional[Tensor]) -> Tensor:
