@@ -2,10 +2,11 @@
 # Installs pyg_schnet and everything it needs into ./.venv (or $VENV).
 #
 # torch 2.13.0 comes from the CPU wheel that this kind of machine keeps on its
-# find-links path; torch-scatter/torch-cluster are source-only on PyPI, so they
-# are built against that torch (--no-build-isolation), or taken prebuilt from
-# ../shared/wheelhouse when that folder exists. PIP_FIND_LINKS is appended to,
-# never replaced: replacing it makes pip fetch the 5 GB CUDA build of torch.
+# find-links path; torch-cluster (radius graphs) is source-only on PyPI, so it
+# is built against that torch (--no-build-isolation, ~10 min on 2 cores), or
+# taken prebuilt from ../shared/wheelhouse when that folder exists.
+# PIP_FIND_LINKS is appended to, never replaced: replacing it makes pip fetch
+# the 5 GB CUDA build of torch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,12 +24,12 @@ py="$VENV/bin/python"
 pip=("$py" -m pip install --disable-pip-version-check -q)
 
 "${pip[@]}" torch==2.13.0 setuptools wheel
-"${pip[@]}" --no-build-isolation torch-scatter torch-cluster
+"${pip[@]}" --no-build-isolation torch-cluster
 "${pip[@]}" -e ".[train,test,labels]"
 
 "$py" - <<'PY'
 import shutil
-import torch, torch_cluster, torch_scatter, torch_geometric  # noqa: F401
+import torch, torch_cluster, torch_geometric  # noqa: F401
 print(f"pyg_schnet set-up: torch {torch.__version__}, "
       f"torch_geometric {torch_geometric.__version__}, "
       f"torch_cluster {torch_cluster.__version__}")

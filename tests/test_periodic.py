@@ -32,11 +32,12 @@ def ase_edges(atoms, cutoff):
                                      strict=True)}
 
 
-def our_edges(atoms, cutoff):
+def our_edges(atoms, cutoff, backend='auto'):
     pos = torch.tensor(atoms.positions)
     cell = torch.tensor(np.asarray(atoms.cell)).view(1, 3, 3)
     edge_index, offsets = periodic_radius_graph(
-        pos, cutoff, cell, torch.tensor(atoms.pbc).view(1, 3))
+        pos, cutoff, cell, torch.tensor(atoms.pbc).view(1, 3),
+        backend=backend)
     vec = pos[edge_index[0]] - pos[edge_index[1]] + offsets.double() @ cell[0]
     return {(i, j, tuple(s)): d for i, j, s, d in zip(
         edge_index[1].tolist(), edge_index[0].tolist(), offsets.tolist(),
@@ -44,10 +45,12 @@ def our_edges(atoms, cutoff):
 
 
 def assert_same_edges(atoms, cutoff):
-    ref, ours = ase_edges(atoms, cutoff), our_edges(atoms, cutoff)
-    assert ours.keys() == ref.keys()
-    for key, d in ref.items():
-        assert ours[key] == pytest.approx(d, abs=1e-9)
+    ref = ase_edges(atoms, cutoff)
+    for backend in ('vesin', 'cells'):  # both backends, same pairs as ASE
+        ours = our_edges(atoms, cutoff, backend)
+        assert ours.keys() == ref.keys(), backend
+        for key, d in ref.items():
+            assert ours[key] == pytest.approx(d, abs=1e-9)
     return len(ref)
 
 
@@ -89,8 +92,14 @@ def test_batched_call_equals_separate_calls():
     rng = np.random.default_rng(3)
     structures = [random_structure(rng) for _ in range(5)]
     batch = Batch.from_data_list([from_ase(a) for a in structures])
+    for backend in ('vesin', 'cells'):
+        _check_batched(structures, batch, backend)
+
+
+def _check_batched(structures, batch, backend):
     edge_index, offsets = periodic_radius_graph(
-        batch.pos.double(), 4.0, batch.cell.double(), batch.pbc, batch.batch)
+        batch.pos.double(), 4.0, batch.cell.double(), batch.pbc, batch.batch,
+        backend=backend)
     for k, atoms in enumerate(structures):
         mask = batch.batch[edge_index[1]] == k
         start = int(batch.ptr[k])
@@ -117,7 +126,14 @@ def test_skewed_cell_is_refused_not_exhausting_memory():
     with pytest.raises(ValueError, match='extremely skewed'):
         periodic_radius_graph(torch.zeros(1, 3, dtype=torch.float64), 2.0,
                               cell.view(1, 3, 3),
-                              torch.ones(1, 3, dtype=torch.bool))
+                              torch.ones(1, 3, dtype=torch.bool),
+                              backend='cells')
+    # vesin handles such a cell: every image found is within the cutoff.
+    edge_index, offsets = periodic_radius_graph(
+        torch.zeros(1, 3, dtype=torch.float64), 2.0, cell.view(1, 3, 3),
+        torch.ones(1, 3, dtype=torch.bool), backend='vesin')
+    assert edge_index.size(1) > 0
+    assert bool(((offsets.double() @ cell).norm(dim=-1) < 2.0).all())
 
 
 # -- models on crystals ------------------------------------------------------
