@@ -5,13 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-_LN2 = math.log(2.0)
-
 
 def shifted_softplus(x: Tensor) -> Tensor:
     r"""Functional form of :class:`ShiftedSoftplus`:
     :math:`\ln(0.5 e^{x} + 0.5) = \mathrm{softplus}(x) - \ln 2`."""
-    return F.softplus(x) - _LN2
+    return F.softplus(x) - math.log(2.0)
 
 
 class ShiftedSoftplus(torch.nn.Module):

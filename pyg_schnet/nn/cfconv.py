@@ -1,14 +1,12 @@
 """SchNet's continuous-filter convolution and interaction block."""
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn import Linear, MessagePassing
 
-from pyg_schnet.nn.activation import (
-    _LN2,
-    ShiftedSoftplus,
-    shifted_softplus,
-)
+from pyg_schnet.nn.activation import ShiftedSoftplus, shifted_softplus
 from pyg_schnet.nn.cutoff import CosineCutoff
 
 
@@ -102,7 +100,7 @@ class CFConv(MessagePassing):
         :obj:`[E, F]` subtraction less)."""
         lin1, lin2 = self.filter_network[0], self.filter_network[2]
         h = F.softplus(F.linear(edge_attr, lin1.weight, lin1.bias))
-        bias = lin2.bias - _LN2 * lin2.weight.sum(dim=1)
+        bias = lin2.bias - math.log(2.0) * lin2.weight.sum(dim=1)
         W = F.linear(h, lin2.weight, bias)
         if self.filter_activations == 2:
             W = shifted_softplus(W)

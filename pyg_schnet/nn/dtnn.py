@@ -121,7 +121,7 @@ class DTNNInteraction(MessagePassing):
         # W^cf x_j + b^f1 is computed once per atom, not once per edge.
         h = self.lin_cf(x)
         if self.cutoff_fn is None:
-            smooth = None
+            smooth = torch.ones_like(edge_weight).unsqueeze(-1)
         elif self.smooth:
             smooth = self.cutoff_fn(edge_weight).unsqueeze(-1)
         else:
@@ -135,13 +135,12 @@ class DTNNInteraction(MessagePassing):
         out = torch.zeros_like(x)
         for source, target in ((j, i), (i, j)):
             v = torch.tanh(self.lin_fc(h.index_select(0, source) * g))
-            out.index_add_(0, target, v if smooth is None else v * smooth)
+            out.index_add_(0, target, v * smooth)
         return out
 
     def message(self, h_j: Tensor, edge_attr: Tensor,
-                smooth: Optional[Tensor]) -> Tensor:
-        v = torch.tanh(self.lin_fc(h_j * self.lin_df(edge_attr)))
-        return v if smooth is None else v * smooth
+                smooth: Tensor) -> Tensor:
+        return torch.tanh(self.lin_fc(h_j * self.lin_df(edge_attr))) * smooth
 
     def __repr__(self) -> str:
         smooth = '' if self.smooth or self.cutoff is None else \
