@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from ase.build import bulk
 
-from peers import describe, interleaved, machine, ratio
 from pyg_schnet.graph import periodic_radius_graph
+
+from peers import describe, interleaved, machine, ratio
 
 
 def ours(atoms_list, cutoff, device):

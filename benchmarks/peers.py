@@ -23,7 +23,7 @@ SIZE = dict(hidden_channels=128, num_filters=128, num_interactions=6,
             num_gaussians=50, cutoff=5.0)
 
 
-# -- structures ----------------------------------------------------------------
+# -- structures ---------------------------------------------------------------
 
 def ethanol() -> Atoms:
     return molecule('CH3CH2OH')
@@ -58,7 +58,7 @@ def water_cluster(atoms: int, seed: int = 0) -> Atoms:
     return out
 
 
-# -- peers ---------------------------------------------------------------------
+# -- peers --------------------------------------------------------------------
 
 def pyg_schnet_model(graph: Callable):
     from torch_geometric.nn.models import SchNet as PyGSchNet
@@ -105,7 +105,7 @@ def torchmd_gn_model(box=None):
     return create_model(args)
 
 
-# -- timing --------------------------------------------------------------------
+# -- timing -------------------------------------------------------------------
 
 def interleaved(calls: Dict[str, Callable[[], None]], repeat: int,
                 warmup: int = 2) -> Dict[str, List[float]]:

@@ -2,8 +2,8 @@
 interleaved call by call: one molecule, a batch of QM9 molecules, periodic
 crystals, and a training step.
 
-    .venv/bin/python benchmarks/speed.py [--tables molecule batch crystal train]
-        [--repeat 30] [--threads N] [--device cpu|cuda]
+    .venv/bin/python benchmarks/speed.py [--repeat 20] [--threads N]
+        [--tables molecule batch crystal train] [--device cpu|cuda]
 
 Every model has F = 128, T = 6, 50 Gaussians and a 5 Å cutoff (see
 benchmarks/peers.py). Prints medians [min, max] and the ratio of each
@@ -14,10 +14,15 @@ directions.
 import argparse
 
 import torch
-from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
+from pyg_schnet.data import QM9, from_ase
+from pyg_schnet.graph import PeriodicRadiusGraph
+from pyg_schnet.models import SchNet, edge_vectors
+from pyg_schnet.train.config import default_data_root
+
 from peers import (
+    SIZE,
     crystal,
     describe,
     ethanol,
@@ -28,12 +33,7 @@ from peers import (
     pyg_schnet_model,
     ratio,
     torchmd_gn_model,
-    SIZE,
 )
-from pyg_schnet.data import QM9, from_ase
-from pyg_schnet.graph import PeriodicRadiusGraph
-from pyg_schnet.models import SchNet, edge_vectors
-from pyg_schnet.train.config import default_data_root
 
 
 def ours_call(model, data):
@@ -84,13 +84,18 @@ def molecule_table(device, repeat):
            interleaved(calls, repeat * 10))
 
 
-def qm9_batch(size, device):
+def qm9_batches(size, count, device):
+    r""":obj:`count` batches of :obj:`size` QM9 molecules drawn at random
+    (seed 0)."""
     dataset = QM9(f'{default_data_root()}/qm9')
-    return next(iter(DataLoader(dataset[:size], batch_size=size))).to(device)
+    pick = torch.randperm(len(dataset), generator=torch.Generator()
+                          .manual_seed(0))[:size * count]
+    return [b.to(device) for b in DataLoader(dataset[pick],
+                                             batch_size=size)]
 
 
 def batch_table(device, repeat):
-    batch = qm9_batch(100, device)
+    batch = qm9_batches(100, 1, device)[0]
     ours = SchNet(**SIZE).to(device).eval()
     pyg = pyg_schnet_model(molecule_graph()).to(device).eval()
     calls = {'pyg_schnet': ours_call(ours, batch),
@@ -135,9 +140,7 @@ def crystal_table(device, repeat, sizes):
 
 
 def train_table(device, repeat):
-    dataset = QM9(f'{default_data_root()}/qm9')
-    batches = [b.to(device) for b in
-               DataLoader(dataset[:32 * 8], batch_size=32)]
+    batches = qm9_batches(32, 8, device)
     torch.manual_seed(0)
     ours = SchNet(**SIZE).to(device).train()
     pyg = pyg_schnet_model(molecule_graph()).to(device).train()

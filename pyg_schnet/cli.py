@@ -497,8 +497,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     import os
     import warnings
 
+    from pyg_schnet.allocator import tune_allocator
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    tune_allocator()  # large graphs: 2.5x faster (see pyg_schnet.allocator)
     debug = os.environ.get('PYG_SCHNET_DEBUG') == '1'
     with warnings.catch_warnings():
         if not debug:  # one line per warning, without source lines

@@ -136,3 +136,32 @@ def test_folded_shifted_softplus_equals_the_filter_network():
     expected = conv.filter_network(e) * conv.cutoff_fn(d).unsqueeze(-1)
     torch.testing.assert_close(conv.filter(d, e), expected, rtol=1e-12,
                                atol=1e-14)
+
+
+def test_recomputed_filters_give_the_same_forces(monkeypatch):
+    import pyg_schnet.nn.cfconv as cfconv
+    model = small_models()['schnet']
+    batch = Batch.from_data_list([g2_data(n) for n in G2_NAMES])
+    energy, forces = model(batch, forces=True)
+    monkeypatch.setattr(cfconv, '_RECOMPUTE_ELEMENTS', 0)
+    calls = []
+    original = cfconv.CFConv._recomputed_filter
+    monkeypatch.setattr(cfconv.CFConv, '_recomputed_filter',
+                        lambda self, *a: calls.append(1) or
+                        original(self, *a))
+    energy2, forces2 = model(batch, forces=True)
+    assert calls, 'the recomputing path was not taken'
+    torch.testing.assert_close(energy2, energy, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(forces2, forces, rtol=1e-12, atol=1e-12)
+
+
+def test_pair_messages_gradients_to_second_order():
+    from pyg_schnet.nn import pair_messages
+    torch.manual_seed(0)
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    W = torch.randn(7, 4, dtype=torch.float64, requires_grad=True)
+    edge_index = torch.tensor([[0, 1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 0, 3]])
+    assert torch.autograd.gradcheck(
+        lambda x, W: pair_messages(x, W, edge_index), (x, W))
+    assert torch.autograd.gradgradcheck(
+        lambda x, W: pair_messages(x, W, edge_index), (x, W))

@@ -4,6 +4,7 @@ from pyg_schnet.nn.activation import ShiftedSoftplus, shifted_softplus
 from pyg_schnet.nn.cfconv import CFConv, SchNetInteraction
 from pyg_schnet.nn.cutoff import CosineCutoff
 from pyg_schnet.nn.dtnn import DTNNInteraction
+from pyg_schnet.nn.pairs import pair_messages
 from pyg_schnet.nn.rbf import GaussianRBF
 from pyg_schnet.nn.readout import Atomwise
 
@@ -15,5 +16,6 @@ __all__ = [
     'GaussianRBF',
     'SchNetInteraction',
     'ShiftedSoftplus',
+    'pair_messages',
     'shifted_softplus',
 ]

@@ -4,10 +4,16 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 from torch_geometric.nn import Linear, MessagePassing
 
 from pyg_schnet.nn.activation import ShiftedSoftplus, shifted_softplus
 from pyg_schnet.nn.cutoff import CosineCutoff
+from pyg_schnet.nn.pairs import pair_messages
+
+# Filters of more elements than this ([P, F], 64 MB in float32) are
+# recomputed in the backward pass outside training (see CFConv.forward).
+_RECOMPUTE_ELEMENTS = 2**24
 
 
 class CFConv(MessagePassing):
@@ -112,15 +118,33 @@ class CFConv(MessagePassing):
         unordered pair once (:func:`~pyg_schnet.graph.half_pairs`) and every
         pair carries both messages, :math:`j \to i` and :math:`i \to j`,
         with one filter: the same result as the full list, at half the cost
-        of the filter network."""
-        W = self.filter(edge_weight, edge_attr)
+        of the filter network, and with a backward pass that keeps only
+        the filters (:func:`~pyg_schnet.nn.pair_messages`). Outside training
+        (evaluation mode), filters of more than :math:`2^{24}` elements are
+        recomputed in the backward pass rather than kept."""
         if not symmetric:
+            W = self.filter(edge_weight, edge_attr)
             return self.propagate(edge_index, x=x, W=W)
-        j, i = edge_index[0], edge_index[1]
-        out = torch.zeros_like(x)
-        out.index_add_(0, i, x.index_select(0, j) * W)
-        out.index_add_(0, j, x.index_select(0, i) * W)
-        return out
+        if self._recompute(edge_attr):
+            # Outside training, for large graphs: keep only the inputs of
+            # the filter network and recompute it in the backward pass,
+            # instead of keeping its [P, F] activations.
+            W = self._recomputed_filter(edge_weight, edge_attr)
+        else:
+            W = self.filter(edge_weight, edge_attr)
+        return pair_messages(x, W, edge_index)
+
+    @torch.jit.unused
+    def _recomputed_filter(self, edge_weight: Tensor,
+                           edge_attr: Tensor) -> Tensor:
+        return checkpoint(self.filter, edge_weight, edge_attr,
+                          use_reentrant=False)
+
+    def _recompute(self, edge_attr: Tensor) -> bool:
+        if torch.jit.is_scripting() or torch.compiler.is_compiling() or \
+                self.training or not torch.is_grad_enabled():
+            return False
+        return edge_attr.size(0) * self.channels > _RECOMPUTE_ELEMENTS
 
     def message(self, x_j: Tensor, W: Tensor) -> Tensor:
         return x_j * W
