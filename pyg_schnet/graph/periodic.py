@@ -143,25 +143,29 @@ def _vesin_graph(pos: Tensor, cutoff: float, cell: Tensor, pbc: Tensor,
     points = pos.detach().to(torch.float64).cpu().numpy()
     boxes, flags = basis.cpu().numpy(), pbc.cpu().numpy()
     search = NeighborList(cutoff=float(cutoff), full_list=True)
-    sources, targets, shifts = [], [], []
-    start = 0
+    parts, start = [], 0
     for b, count in enumerate(counts):
         if count:
+            # Views into vesin's buffers (valid until its next call):
+            # converted to int64 (one copy) right away.
             i, j, S = search.compute(points[start:start + count], boxes[b],
-                                     [bool(f) for f in flags[b]], 'ijS')
-            sources.append(j.astype(np.int64) + start)
-            targets.append(i.astype(np.int64) + start)
-            shifts.append(S.astype(np.int64))
+                                     [bool(f) for f in flags[b]], 'ijS',
+                                     copy=False)
+            edges = np.empty((2, len(i)), dtype=np.int64)
+            np.add(j, start, out=edges[0], casting='unsafe')
+            np.add(i, start, out=edges[1], casting='unsafe')
+            parts.append((edges, S.astype(np.int64)))
         start += count
-    if sources:
-        j = np.concatenate(sources)
-        i = np.concatenate(targets)
-        S = np.concatenate(shifts)
+    if len(parts) == 1:
+        edge_index, offsets = parts[0]
+    elif parts:
+        edge_index = np.concatenate([p[0] for p in parts], axis=1)
+        offsets = np.concatenate([p[1] for p in parts])
     else:
-        j = i = np.zeros(0, dtype=np.int64)
-        S = np.zeros((0, 3), dtype=np.int64)
-    edge_index = torch.from_numpy(np.stack([j, i])).to(pos.device)
-    return edge_index, torch.from_numpy(S).to(pos.device)
+        edge_index = np.zeros((2, 0), dtype=np.int64)
+        offsets = np.zeros((0, 3), dtype=np.int64)
+    return (torch.from_numpy(edge_index).to(pos.device),
+            torch.from_numpy(offsets).to(pos.device))
 
 
 def cell_list_graph(
