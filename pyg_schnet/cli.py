@@ -477,6 +477,115 @@ def _label(args: argparse.Namespace) -> int:
     return 0
 
 
+def _md_parser(sub) -> None:
+    p = sub.add_parser(
+        'md', help='(ring-polymer) molecular dynamics with a trained model',
+        description='Molecular dynamics with a trained model: classical '
+        '(--beads 1) or ring-polymer MD (--beads P > 1, nuclear quantum '
+        'effects), of --systems copies of a structure at once. Units: fs, '
+        'K, Å, eV.')
+    p.add_argument('model', help='a run folder or a model.pt file')
+    p.add_argument('structure', help='the initial structure (any file ASE '
+                   'reads; its last frame)')
+    p.add_argument('--steps', type=_positive_int, default=1000,
+                   help='time steps (default: 1000)')
+    p.add_argument('--dt', type=_positive_float, default=0.5,
+                   help='time step in fs (default: 0.5)')
+    p.add_argument('--temperature', type=_positive_float, default=300.0,
+                   help='temperature in K (default: 300)')
+    p.add_argument('--beads', type=_positive_int, default=1,
+                   help='ring-polymer beads P (default: 1, classical MD)')
+    p.add_argument('--thermostat', choices=['none', 'langevin', 'pile'],
+                   default=None, help="'none' (NVE), 'langevin' (P = 1) or "
+                   "'pile' (PILE-L, P > 1) (default: langevin for P = 1, "
+                   'pile for P > 1)')
+    p.add_argument('--tau0', type=_positive_float, default=100.0,
+                   help='centroid thermostat time constant in fs '
+                   '(default: 100)')
+    p.add_argument('--systems', type=_positive_int, default=1,
+                   help='independent copies run as one batch (default: 1)')
+    p.add_argument('--seed', type=int, default=0,
+                   help='random seed (system s gets seed + s; default: 0)')
+    p.add_argument('--out', required=True, help='trajectory file (.extxyz '
+                   'or .traj): centroids, or all beads with --all-beads')
+    p.add_argument('--log', help='log file (default: OUT with .log)')
+    p.add_argument('--every', type=_positive_int, default=10,
+                   help='steps between written frames and log lines '
+                   '(default: 10)')
+    p.add_argument('--all-beads', action='store_true',
+                   help='write every bead, not only the centroid')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace --out and --log if they exist')
+    p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
+                   help='where to compute (default: cpu)')
+    p.add_argument('--float64', action='store_true',
+                   help='compute in double precision')
+    p.set_defaults(func=_md)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(
+            f'expected a positive number, got {value}')
+    return value
+
+
+def _md(args: argparse.Namespace) -> int:
+    import ase.io
+    import torch
+
+    from pyg_schnet.md import RingPolymerMD
+
+    log = args.log or str(Path(args.out).with_suffix('.log'))
+    if not args.out.endswith(('.extxyz', '.xyz', '.traj')):
+        raise ValueError(f'--out {args.out}: the trajectory must end in '
+                         f'.extxyz, .xyz or .traj')
+    for path in (args.out, log):
+        if Path(path).exists() and not args.overwrite:
+            raise FileExistsError(f'{path} exists; pass --overwrite to '
+                                  f'replace it')
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise ValueError('--device cuda was asked for, but torch sees no '
+                         'CUDA GPU')
+    model, _, _ = _load(args.model)
+    if not Path(args.structure).exists():
+        raise FileNotFoundError(f'no such structure file: {args.structure}')
+    try:
+        atoms = ase.io.read(args.structure, index=-1)
+    except Exception as e:  # ASE raises many types for bad files
+        raise ValueError(f'ASE cannot read {args.structure}: {e}') from e
+    from pyg_schnet.data import from_ase
+    _warn_unseen(model, [from_ase(atoms)], lambda k: args.structure)
+    thermostat = args.thermostat or ('langevin' if args.beads == 1
+                                     else 'pile')
+    md = RingPolymerMD(model, atoms, beads=args.beads,
+                       temperature=args.temperature, timestep=args.dt,
+                       thermostat=thermostat, tau0=args.tau0,
+                       systems=args.systems, seed=args.seed,
+                       device=args.device,
+                       dtype=torch.float64 if args.float64 else
+                       torch.float32)
+    print(f'{args.systems} x {len(atoms)} atoms, {args.beads} beads, '
+          f'{thermostat} at {args.temperature} K, {args.steps} steps of '
+          f'{args.dt} fs')
+    import time
+    start = time.perf_counter()
+    md.run(args.steps, trajectory=args.out, log=log, every=args.every,
+           beads=args.all_beads)
+    seconds = time.perf_counter() - start
+    obs = md.observables()
+    print(f'done: {args.steps * args.dt / 1000:.3f} ps in {seconds:.1f} s '
+          f'({1000 * seconds / args.steps:.2f} ms per step); last '
+          f"temperature {float(obs['temperature'].mean()):.1f} K")
+    print(f'wrote {args.out} and {log}')
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='pyg-schnet',
@@ -487,6 +596,7 @@ def build_parser() -> argparse.ArgumentParser:
     _evaluate_parser(sub)
     _predict_parser(sub)
     _label_parser(sub)
+    _md_parser(sub)
     return parser
 
 

@@ -390,10 +390,45 @@ class AtomisticModel(torch.nn.Module):
             raise ValueError('stress needs a periodic cell (data.cell and '
                              'data.pbc with at least one periodic '
                              'direction); this structure has none')
+        out = self.evaluate(z, pos, edge_index, batch, num_graphs, cell,
+                            cell_offsets, symmetric, forces=forces,
+                            stress=stress)
+        return tuple(out[key] for key in ('energy', 'forces', 'stress')
+                     if key in out)
+
+    def evaluate(self, z: Tensor, pos: Tensor, edge_index: Tensor,
+                 batch: Tensor, num_graphs: int,
+                 cell: Optional[Tensor] = None,
+                 cell_offsets: Optional[Tensor] = None,
+                 symmetric: bool = False, forces: bool = True,
+                 stress: bool = False,
+                 energies: bool = False) -> Dict[str, Tensor]:
+        r"""Energies and their derivatives on a prebuilt graph (no input
+        checks): the differentiating half of :meth:`forward`, used by it and
+        by the MD engines, which build and reuse graphs themselves.
+
+        Args:
+            z, pos, edge_index, batch, num_graphs, cell, cell_offsets,
+                symmetric: As in :meth:`energy`.
+            forces (bool, optional): :math:`-\partial E/\partial
+                \mathbf{r}`, :obj:`[N, 3]` in eV/Å. (default: :obj:`True`)
+            stress (bool, optional): :math:`\frac{1}{V}\partial E /
+                \partial \boldsymbol{\varepsilon}`, :obj:`[B, 3, 3]` in
+                eV/Å³ (needs :obj:`cell`). (default: :obj:`False`)
+            energies (bool, optional): The per-atom energies :obj:`[N]` in
+                eV too. (default: :obj:`False`)
+
+        Returns:
+            A dict with :obj:`energy` :obj:`[B]` (eV) and, as asked,
+            :obj:`forces`, :obj:`stress`, :obj:`energies`. While training
+            the derivatives keep their graph (:obj:`create_graph=True`).
+        """
         with torch.enable_grad():
             if not pos.requires_grad:
                 pos = pos.detach().requires_grad_(True)
-            inputs = [pos]
+            inputs = []
+            if forces:
+                inputs.append(pos)
             strained_pos, strained_cell = pos, cell
             if stress:
                 volume = torch.linalg.det(cell).abs()
@@ -407,17 +442,20 @@ class AtomisticModel(torch.nn.Module):
                 strained_pos = pos + torch.einsum('ni,nij->nj', pos,
                                                   sym[batch])
                 strained_cell = cell + torch.bmm(cell, sym)
-            energy = self.energy(z, strained_pos, edge_index, batch,
-                                 num_graphs, strained_cell, cell_offsets,
-                                 symmetric)
+            y = self.per_atom_energy(z, strained_pos, edge_index, batch,
+                                     strained_cell, cell_offsets, symmetric)
+            energy = self.readout.aggregate(y, batch, num_graphs)
             grads = torch.autograd.grad(energy.sum(), inputs,
-                                        create_graph=self.training)
-        out = [energy]
+                                        create_graph=self.training) \
+                if inputs else []
+        out = {'energy': energy if self.training else energy.detach()}
         if forces:
-            out.append(-grads[0])
+            out['forces'] = -grads[0]
         if stress:
-            out.append(grads[1] / volume.view(-1, 1, 1))
-        return tuple(out)
+            out['stress'] = grads[-1] / volume.view(-1, 1, 1)
+        if energies:
+            out['energies'] = y if self.training else y.detach()
+        return out
 
     def _graph(self, data: Data, pos: Tensor, batch: Tensor,
                cell: Optional[Tensor], pbc: Optional[Tensor],

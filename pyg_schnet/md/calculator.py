@@ -1,0 +1,117 @@
+"""An ASE calculator for pyg_schnet models."""
+import os
+from typing import List, Union
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from pyg_schnet.graph import check_distances, check_structure
+from pyg_schnet.md.graph import VerletGraph
+from pyg_schnet.models import AtomisticModel, edge_vectors, load_model
+
+
+class SchNetCalculator(Calculator):
+    r"""An :class:`ase.calculators.calculator.Calculator` of a trained
+    SchNet or DTNN model: :obj:`energy` and :obj:`free_energy` (eV, equal:
+    the model gives no electronic entropy), :obj:`forces` (eV/Å),
+    :obj:`stress` (eV/Å³, Voigt order, ASE's sign convention; periodic
+    structures only) and per-atom :obj:`energies` (eV). No unit
+    conversion happens anywhere: the model works in ASE's units.
+
+    The graph is built at the cutoff plus :obj:`skin` and reused while no
+    atom has moved more than half the skin (:class:`VerletGraph`), with
+    every pair listed once: the results are the same as with a fresh graph
+    on every step.
+
+    Works with ASE's optimisers (BFGS, FIRE, ...), its MD drivers
+    (VelocityVerlet, Langevin, NPT) and, through
+    :class:`ase.calculators.socketio.SocketClient`, with i-PI.
+
+    Args:
+        model (AtomisticModel): The model.
+        device (str or torch.device, optional): Where to compute.
+            (default: :obj:`"cpu"`)
+        dtype (torch.dtype, optional): :obj:`torch.float32` or
+            :obj:`torch.float64`. (default: :obj:`torch.float32`)
+        skin (float, optional): Skin of the reused graph in Å.
+            (default: :obj:`0.5`)
+        **kwargs: Passed to :class:`~ase.calculators.calculator.Calculator`.
+    """
+    implemented_properties: List[str] = ['energy', 'free_energy', 'forces',
+                                         'stress', 'energies']
+
+    def __init__(self, model: AtomisticModel,
+                 device: Union[str, torch.device] = 'cpu',
+                 dtype: torch.dtype = torch.float32, skin: float = 0.5,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"'dtype' must be torch.float32 or float64, "
+                             f'got {dtype}')
+        from pyg_schnet.allocator import tune_allocator
+        tune_allocator()
+        self.device = torch.device(device)
+        if self.device.type == 'cuda' and not torch.cuda.is_available():
+            raise ValueError('device cuda was asked for, but torch sees no '
+                             'CUDA GPU')
+        self.dtype = dtype
+        self.model = model.to(device=self.device, dtype=dtype).eval()
+        self.graph = VerletGraph(self.model.cutoff, skin)
+
+    @classmethod
+    def from_run(cls, path: Union[str, os.PathLike],
+                 **kwargs) -> 'SchNetCalculator':
+        r"""The calculator of a training run's model (a run folder, or a
+        :obj:`model.pt` file)."""
+        path = os.fspath(path)
+        model_file = os.path.join(path, 'model.pt') if os.path.isdir(path) \
+            else path
+        model, _ = load_model(model_file)
+        return cls(model, **kwargs)
+
+    def calculate(self, atoms=None, properties=('energy', ),
+                  system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        z = torch.as_tensor(atoms.numbers, dtype=torch.long,
+                            device=self.device)
+        pos = torch.as_tensor(np.asarray(atoms.positions), dtype=self.dtype,
+                              device=self.device)
+        check_structure(z, pos, max_z=self.model.max_z)
+        batch = torch.zeros(len(atoms), dtype=torch.long, device=self.device)
+        periodic = bool(atoms.pbc.any())
+        cell = pbc = None
+        if periodic or atoms.cell.rank:
+            cell = torch.as_tensor(np.asarray(atoms.cell), dtype=self.dtype,
+                                   device=self.device).view(1, 3, 3)
+            pbc = torch.as_tensor(atoms.pbc, device=self.device).view(1, 3)
+        edge_index, offsets = self.graph(z, pos, batch, 1, cell, pbc)
+        if offsets is None:  # a molecule: no image shifts
+            cell = None
+        with torch.no_grad():
+            dist = edge_vectors(pos, edge_index, batch, cell,
+                                offsets).norm(dim=-1)
+        check_distances(edge_index, dist, self.model.min_distance)
+        stress = 'stress' in properties
+        if stress and not periodic:
+            from ase.calculators.calculator import PropertyNotImplementedError
+            raise PropertyNotImplementedError(
+                'stress needs a periodic structure')
+        out = self.model.evaluate(z, pos, edge_index, batch, 1, cell,
+                                  offsets, symmetric=True, forces=True,
+                                  stress=stress, energies=True)
+        energy = float(out['energy'][0])
+        self.results = {
+            'energy': energy, 'free_energy': energy,
+            'forces': out['forces'].double().cpu().numpy(),
+            'energies': out['energies'].double().cpu().numpy()}
+        if stress:
+            self.results['stress'] = full_3x3_to_voigt_6_stress(
+                out['stress'][0].double().cpu().numpy())
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.model!r}, '
+                f'device={self.device}, dtype={self.dtype}, '
+                f'skin={self.graph.skin})')
