@@ -166,7 +166,13 @@ def _load(where: str):
 
     path = Path(where)
     if not path.exists():
-        raise FileNotFoundError(f'no run folder or model file at {where}')
+        from pyg_schnet.models import list_pretrained, load_pretrained
+        if where in list_pretrained():
+            model, meta = load_pretrained(where)
+            return model, meta, None
+        raise FileNotFoundError(
+            f'no run folder, model file or pretrained model {where!r} '
+            f"(pretrained: {', '.join(list_pretrained()) or 'none'})")
     paths = RunPaths(path) if path.is_dir() else None
     if paths is not None and not paths.model.exists():
         raise FileNotFoundError(
@@ -284,8 +290,16 @@ def _predict_parser(sub) -> None:
         'predict', help='energies (and forces/stress) of structures in a file',
         description='Predict energies (eV), forces (eV/Å) and stress '
         '(eV/Å³) for every structure of an ASE-readable file.')
-    p.add_argument('model', help='a run folder or a model.pt file')
-    p.add_argument('structures', help='structure file ASE can read')
+    p.add_argument('paths', nargs='*', metavar='MODEL STRUCTURES',
+                   help='a run folder, model.pt file or pretrained model '
+                   'name, then a structure file ASE can read (only the '
+                   'structure file with --pretrained)')
+    p.add_argument('--pretrained', metavar='NAME',
+                   help='use a pretrained model shipped with the package '
+                   '(e.g. schnet-qm9-U0; --list shows them)')
+    p.add_argument('--list', action='store_true',
+                   help='list the pretrained models with their test error '
+                   'and exit')
     p.add_argument('--forces', action='store_true',
                    help='also predict forces (eV/Å)')
     p.add_argument('--stress', action='store_true',
@@ -331,7 +345,19 @@ def _output_format(path: str, overwrite: bool = False,
     return fmt
 
 
+def _list_pretrained() -> int:
+    from pyg_schnet.models import list_pretrained, pretrained_card
+    for name in list_pretrained():
+        card = pretrained_card(name)
+        print(f"{name}: {card['target']} ({card['unit']}), test MAE "
+              f"{card['test_mae_eV']:.4f} eV on {card['test_count']} QM9 "
+              f"molecules, {card['epochs_trained']} epochs")
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
+    if args.list:
+        return _list_pretrained()
     import ase.io
     from ase.calculators.singlepoint import SinglePointCalculator
     from ase.stress import full_3x3_to_voigt_6_stress
@@ -340,9 +366,15 @@ def _predict(args: argparse.Namespace) -> int:
     from pyg_schnet.data import from_ase
     from pyg_schnet.io import atomic_path
 
+    expected = 1 if args.pretrained else 2
+    if len(args.paths) != expected:
+        raise ValueError('give a model (run folder, model.pt or pretrained '
+                         'name) and a structure file, or --pretrained NAME '
+                         'and a structure file')
+    args.structures = args.paths[-1]
     fmt = _output_format(args.out, args.overwrite, [args.structures]) \
         if args.out else None
-    model, meta, _ = _load(args.model)
+    model, meta, _ = _load(args.pretrained or args.paths[0])
     if not Path(args.structures).exists():
         raise FileNotFoundError(f'no such structure file: {args.structures}')
     try:
@@ -586,6 +618,159 @@ def _md(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain_parser(sub) -> None:
+    p = sub.add_parser(
+        'explain', help='look inside a trained model: local potentials, '
+        'element embeddings, atomic energies (PNGs)',
+        description='Pictures of what a trained model learned: the local '
+        'chemical potential of a probe atom around a molecule, the '
+        'principal components of its element embeddings, or the atomic '
+        'energies of a molecule. Units: Å, eV.')
+    p.add_argument('what', choices=['potential', 'embeddings', 'atoms'])
+    p.add_argument('model', help='a run folder, model.pt file or pretrained '
+                   'model name')
+    src = p.add_mutually_exclusive_group()
+    src.add_argument('--smiles', help='the molecule as SMILES (3-D from '
+                     'RDKit, ETKDG + MMFF94, seed 0)')
+    src.add_argument('--structure', help='the molecule as a file ASE reads '
+                     '(its last frame)')
+    p.add_argument('--remove-atom', type=int, action='append', default=[],
+                   metavar='INDEX', help='remove this atom first (e.g. a '
+                   'hydrogen, to see the vacancy); repeatable')
+    p.add_argument('--probe', default='H', help='probe element (default: H)')
+    p.add_argument('--surface', default='vdw',
+                   choices=['vdw', 'inverse', 'distance-sum'],
+                   help="where the probe goes: 'vdw' (--offset Å beyond the "
+                   "van-der-Waals surface; default), 'inverse' (level set "
+                   "of sum 1/|r - r_i| = --level 1/Å) or 'distance-sum' "
+                   '(level set of sum |r - r_i| = --level Å, the surface '
+                   'of the thesis; refused when empty)')
+    p.add_argument('--offset', type=float, default=1.0,
+                   help='Å beyond the van-der-Waals surface (default: 1.0)')
+    p.add_argument('--level', type=float, default=None,
+                   help='level of the inverse (1/Å) or distance-sum (Å) '
+                   'surface')
+    p.add_argument('--elements', nargs='+', default=None,
+                   help='elements for embeddings (default: those the model '
+                   'was trained on)')
+    p.add_argument('--out', required=True, help='the PNG to write')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace --out if it exists')
+    p.set_defaults(func=_explain)
+
+
+def _explain_molecule(args: argparse.Namespace):
+    import ase.io
+    import torch
+
+    from pyg_schnet.data import from_ase, from_smiles
+    if args.smiles:
+        data = from_smiles(args.smiles, seed=0, dtype=torch.float64)
+        name = args.smiles
+    elif args.structure:
+        if not Path(args.structure).exists():
+            raise FileNotFoundError(f'no such structure file: '
+                                    f'{args.structure}')
+        try:
+            atoms = ase.io.read(args.structure, index=-1)
+        except Exception as e:  # ASE raises many types for bad files
+            raise ValueError(f'ASE cannot read {args.structure}: {e}') \
+                from e
+        data = from_ase(atoms, torch.float64)
+        name = Path(args.structure).name
+    else:
+        raise ValueError('give the molecule with --smiles or --structure')
+    if args.remove_atom:
+        keep = torch.ones(data.num_nodes, dtype=torch.bool)
+        for k in args.remove_atom:
+            if not 0 <= k < data.num_nodes:
+                raise ValueError(f'--remove-atom {k}: the molecule has atoms '
+                                 f'0..{data.num_nodes - 1}')
+            keep[k] = False
+        data = from_ase(_atoms_of(data, keep), torch.float64)
+        name += f' without atom {", ".join(map(str, args.remove_atom))}'
+    return data, name
+
+
+def _atoms_of(data, keep):
+    from ase import Atoms
+    return Atoms(numbers=data.z[keep].numpy(),
+                 positions=data.pos[keep].numpy())
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from ase.data import atomic_numbers, chemical_symbols
+
+    from pyg_schnet import interpret
+    if not args.out.lower().endswith('.png'):
+        raise ValueError(f'--out {args.out}: write a .png')
+    if Path(args.out).exists() and not args.overwrite:
+        raise FileExistsError(f'{args.out} exists; pass --overwrite to '
+                              f'replace it')
+    model, meta, _ = _load(args.model)
+    model = model.double()
+    label = meta.get('name') or Path(args.model).name
+    if args.what == 'embeddings':
+        elements = args.elements or model.trained_elements
+        if not elements:
+            raise ValueError('the model does not record its training '
+                             'elements: give --elements')
+        result = interpret.element_embeddings(model, elements)
+        variance = result['explained_variance'].tolist()
+        print(f'principal components of {len(elements)} element '
+              f'embeddings: {100 * variance[0]:.1f} % and '
+              f'{100 * variance[1]:.1f} % of the variance')
+        for symbol, group, (a, b) in zip(result['symbols'], result['groups'],
+                                         result['components'].tolist(),
+                                         strict=True):
+            print(f'  {symbol:>2} (group {group:>2}): {a:+.3f} {b:+.3f}')
+        interpret.plot_embeddings(result, args.out,
+                                  f'element embeddings of {label}')
+    else:
+        data, name = _explain_molecule(args)
+        _warn_unseen(model, [data], lambda k: name)
+        if args.what == 'atoms':
+            energies = interpret.atomic_energies(model, data)
+            print(f'atomic energies of {name} (eV; sum '
+                  f'{float(energies.sum()):.4f} eV):')
+            for k, (z, e) in enumerate(zip(data.z.tolist(),
+                                           energies.tolist(), strict=True)):
+                print(f'  {k:3d} {chemical_symbols[z]:>2} {e:14.4f}')
+            interpret.plot_atomic_energies(
+                data, energies, args.out, f'{name}: atomic energies '
+                f'({label})', reference=model.atomref
+                if model.use_atomref else None)
+        else:
+            probe = atomic_numbers.get(args.probe)
+            if probe is None:
+                raise ValueError(f'unknown probe element {args.probe!r}')
+            if args.surface == 'vdw':
+                points = interpret.vdw_surface(data, offset=args.offset,
+                                               density=6.0)
+            elif args.level is None:
+                raise ValueError(f'--surface {args.surface} needs --level')
+            elif args.surface == 'inverse':
+                points = interpret.inverse_distance_surface(data, args.level)
+            else:
+                points = interpret.distance_sum_surface(data, args.level)
+            omega = interpret.local_potential(model, data, points, probe)
+            _report_extremes(data, points, omega)
+            interpret.plot_potential(
+                data, points, omega, args.out, f'{name}: {args.probe} probe '
+                f'on the {args.surface} surface ({label})', args.probe)
+    print(f'wrote {args.out}')
+    return 0
+
+
+def _report_extremes(data, points, omega) -> None:
+    from ase.data import chemical_symbols
+    for what, k in (('lowest', int(omega.argmin())),
+                    ('highest', int(omega.argmax()))):
+        nearest = int((data.pos - points[k]).norm(dim=-1).argmin())
+        print(f'{what} potential {float(omega[k]):.4f} eV, nearest atom '
+              f'{chemical_symbols[int(data.z[nearest])]}{nearest}')
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='pyg-schnet',
@@ -597,6 +782,7 @@ def build_parser() -> argparse.ArgumentParser:
     _predict_parser(sub)
     _label_parser(sub)
     _md_parser(sub)
+    _explain_parser(sub)
     return parser
 
 

@@ -185,3 +185,51 @@ def test_bad_input():
         local_potential(model, data, torch.full((1, 3), float('nan')))
     with pytest.raises(ValueError, match='probe element'):
         local_potential(model, data, torch.zeros(1, 3), probe_z=0)
+
+
+def test_explain_cli(tmp_path, capsys):
+    from pyg_schnet.cli import main
+    from pyg_schnet.models import save_model
+    model = _models()['schnet']
+    model.trained_elements = [1, 6, 7, 8]
+    save_model(model, tmp_path / 'model.pt')
+    out = tmp_path / 'p.png'
+    assert main(['explain', 'potential', str(tmp_path / 'model.pt'),
+                 '--smiles', 'O=CNC=O', '--out', str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert 'lowest potential' in printed and out.exists()
+    assert main(['explain', 'potential', str(tmp_path / 'model.pt'),
+                 '--smiles', 'O=CNC=O', '--remove-atom', '6', '--out',
+                 str(tmp_path / 'v.png')]) == 0
+    assert main(['explain', 'atoms', str(tmp_path / 'model.pt'), '--smiles',
+                 'CCO', '--out', str(tmp_path / 'a.png')]) == 0
+    assert 'atomic energies of CCO' in capsys.readouterr().out
+    assert main(['explain', 'embeddings', str(tmp_path / 'model.pt'),
+                 '--out', str(tmp_path / 'e.png')]) == 0
+    assert 'principal components of 4' in capsys.readouterr().out
+    # The thesis' surface is empty for this molecule: a clear error.
+    assert main(['explain', 'potential', str(tmp_path / 'model.pt'),
+                 '--smiles', 'O=CNC=O', '--surface', 'distance-sum',
+                 '--level', '3.7', '--out', str(tmp_path / 'd.png')]) == 2
+    assert 'smallest attainable value' in capsys.readouterr().err
+    assert main(['explain', 'potential', str(tmp_path / 'model.pt'),
+                 '--smiles', 'O=CNC=O', '--out', str(out)]) == 2
+    assert 'pass --overwrite' in capsys.readouterr().err
+
+
+def test_predict_with_a_pretrained_model(tmp_path, capsys):
+    import ase.io
+
+    from pyg_schnet.cli import main
+    from pyg_schnet.data import to_ase
+    path = tmp_path / 'mols.extxyz'
+    ase.io.write(path, [to_ase(from_smiles(s)) for s in ('CCO', 'O=CNC=O')])
+    assert main(['predict', '--list']) == 0
+    assert 'schnet-qm9-U0' in capsys.readouterr().out
+    assert main(['predict', '--pretrained', 'schnet-qm9-U0',
+                 str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and 'C2H6O' in lines[1]
+    assert main(['predict', '--pretrained', 'no-such-model',
+                 str(path)]) == 2
+    assert 'available: ' in capsys.readouterr().err

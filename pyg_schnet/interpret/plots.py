@@ -59,18 +59,28 @@ def plot_potential(data: Data, points: Tensor, omega: Tensor,
                    path: os.PathLike, title: str = '',
                    probe: str = 'H') -> None:
     r"""The surface points coloured by :math:`\Omega` (eV, colour bar), the
-    atoms as spheres in CPK colours; two views."""
+    atoms as spheres in CPK colours, from two opposite sides; each view
+    shows the half of the surface behind the molecule, so the atoms in
+    front stay visible."""
+    import matplotlib.colors as mcolors
     plt = _pyplot()
     pts = points.detach().double().cpu().numpy()
     values = omega.detach().double().cpu().numpy()
+    centre = data.pos.detach().double().cpu().numpy().mean(axis=0)
+    norm = mcolors.Normalize(values.min(), values.max())
     fig = plt.figure(figsize=(11, 5))
-    for k, (elev, azim) in enumerate(((20, 30), (80, -60))):
+    for k, (elev, azim) in enumerate(((25, 30), (25, 210))):
         ax = fig.add_subplot(1, 2, k + 1, projection='3d')
-        sc = ax.scatter(*pts.T, c=values, cmap='coolwarm_r', s=6,
-                        alpha=0.8, depthshade=False)
-        _atoms(ax, data, labels=k == 0)
+        e, a = np.radians(elev), np.radians(azim)
+        towards_viewer = np.array([np.cos(e) * np.cos(a),
+                                   np.cos(e) * np.sin(a), np.sin(e)])
+        back = (pts - centre) @ towards_viewer < 0
+        sc = ax.scatter(*pts[back].T, c=values[back], cmap='coolwarm_r',
+                        norm=norm, s=8, depthshade=False)
+        _atoms(ax, data, labels=True)
         _equal_axes(ax, pts)
         ax.view_init(elev=elev, azim=azim)
+        ax.set_title('front' if k == 0 else 'back', fontsize=9)
     fig.colorbar(sc, ax=fig.axes, shrink=0.7,
                  label=f'local potential Ω of a {probe} probe (eV)')
     fig.suptitle(title)

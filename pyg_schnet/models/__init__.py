@@ -2,6 +2,11 @@
 from pyg_schnet.models.dtnn import DTNN
 from pyg_schnet.models.io import MODELS, build_model, load_model, save_model
 from pyg_schnet.models.potential import AtomisticModel, edge_vectors
+from pyg_schnet.models.pretrained import (
+    list_pretrained,
+    load_pretrained,
+    pretrained_card,
+)
 from pyg_schnet.models.schnet import SchNet
 
 __all__ = [
@@ -11,6 +16,9 @@ __all__ = [
     'SchNet',
     'build_model',
     'edge_vectors',
+    'list_pretrained',
     'load_model',
+    'load_pretrained',
+    'pretrained_card',
     'save_model',
 ]

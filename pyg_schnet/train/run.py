@@ -386,3 +386,28 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
     log(f'results in {paths.root}: '
         + ', '.join(p.name for p in written))
     return results
+
+
+def checkpoint_model(run_dir: os.PathLike, which: str = 'best'):
+    r"""The model of a run's checkpoint (:obj:`"best"` or :obj:`"last"`),
+    rebuilt as the run built it, with the run's data split: for a run that
+    is still training, or one whose :obj:`model.pt` is missing.
+
+    Returns:
+        :obj:`(model, info, (train_set, val_set, test_set), config)`, the
+        model in evaluation mode.
+    """
+    from pyg_schnet.train.checkpoint import read_checkpoint
+
+    if which not in ('best', 'last'):
+        raise ValueError(f"which must be 'best' or 'last' (got {which!r})")
+    paths = RunPaths(run_dir)
+    config = resume_config(paths.root)
+    _, info, _, sets, _ = _prepare(config, paths, resume=True, log=print)
+    model = _build(config, info, sets[0])
+    state = read_checkpoint(paths.best if which == 'best' else
+                            paths.last)['state_dict']
+    model.load_state_dict({key[len('model.'):]: value
+                           for key, value in state.items()
+                           if key.startswith('model.')})
+    return model.eval(), info, sets, config
