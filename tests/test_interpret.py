@@ -232,4 +232,4 @@ def test_predict_with_a_pretrained_model(tmp_path, capsys):
     assert len(lines) == 3 and 'C2H6O' in lines[1]
     assert main(['predict', '--pretrained', 'no-such-model',
                  str(path)]) == 2
-    assert 'available: ' in capsys.readouterr().err
+    assert '(pretrained: schnet-qm9-U0' in capsys.readouterr().err
