@@ -25,7 +25,7 @@ pip=("$py" -m pip install --disable-pip-version-check -q)
 
 "${pip[@]}" torch==2.13.0 setuptools wheel
 "${pip[@]}" --no-build-isolation torch-cluster
-"${pip[@]}" -e ".[train,test,labels]"
+"${pip[@]}" -e ".[train,test,labels,docs]"
 
 "$py" - <<'PY'
 import shutil

@@ -408,8 +408,10 @@ class AtomisticModel(torch.nn.Module):
         by the MD engines, which build and reuse graphs themselves.
 
         Args:
-            z, pos, edge_index, batch, num_graphs, cell, cell_offsets,
-                symmetric: As in :meth:`energy`.
+            z (torch.Tensor): As in :meth:`energy`, and so are
+                :obj:`pos`, :obj:`edge_index`, :obj:`batch`,
+                :obj:`num_graphs`, :obj:`cell`, :obj:`cell_offsets` and
+                :obj:`symmetric`.
             forces (bool, optional): :math:`-\partial E/\partial
                 \mathbf{r}`, :obj:`[N, 3]` in eV/Å. (default: :obj:`True`)
             stress (bool, optional): :math:`\frac{1}{V}\partial E /
