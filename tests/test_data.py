@@ -254,3 +254,19 @@ def test_full_qm9_processing(tmp_path):
     assert len(dataset) == 130_831
     assert dataset[-1].idx.item() == 133_885
     assert int(dataset._data.z.numel()) == 2_359_210
+
+
+def test_qm9_split_keeps_one_test_set_for_every_size():
+    from pyg_schnet.data import qm9_split
+    reference = random_split(130831, 1000, 1000, 10000, seed=0)
+    tests = []
+    for n_train in (1000, 5000, 110000):
+        train, val, test = qm9_split(130831, n_train, 1000, 10000, seed=0)
+        assert len(train) == n_train and len(val) == 1000
+        together = torch.cat([train, val, test])
+        assert torch.unique(together).numel() == together.numel()
+        tests.append(test)
+    for test in tests:  # the main job's original test set, for every N
+        assert torch.equal(test, reference[2])
+    with pytest.raises(ValueError, match='at most 2000 validation'):
+        qm9_split(130831, 1000, 5000, 10000)

@@ -13,17 +13,17 @@ validation = entries 0..1999 (2,000 molecules), training = entries
 """
 import sys
 
-import torch
-
+from pyg_schnet.data.splits import qm9_split
 from pyg_schnet.io import atomic_torch_save
 
 NUM_QM9 = 130831
 
 
 def pretrained_split() -> dict:
-    perm = torch.randperm(NUM_QM9, generator=torch.Generator().manual_seed(0))
-    return {'train': perm[12000:122000].clone(), 'val': perm[:2000].clone(),
-            'test': perm[2000:12000].clone()}
+    r""":func:`pyg_schnet.data.qm9_split` with 110,000 / 2,000 /
+    10,000 molecules."""
+    train, val, test = qm9_split(NUM_QM9, 110000, 2000, 10000, seed=0)
+    return {'train': train.clone(), 'val': val.clone(), 'test': test.clone()}
 
 
 if __name__ == '__main__':

@@ -10,7 +10,7 @@ from pyg_schnet.data.labelling import (
 )
 from pyg_schnet.data.qm9 import QM9, QM9_TARGETS, qm9_atomref
 from pyg_schnet.data.rdkit import from_rdkit, from_smiles
-from pyg_schnet.data.splits import random_split
+from pyg_schnet.data.splits import qm9_split, random_split
 from pyg_schnet.data.structure import atomistic_data
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     'make_calculator',
     'molecule_snapshots',
     'qm9_atomref',
+    'qm9_split',
     'random_split',
     'rattled_alloys',
     'read_structures',

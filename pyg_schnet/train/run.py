@@ -17,7 +17,7 @@ import torch
 from torch_geometric.data import Dataset
 from torch_geometric.loader import DataLoader
 
-from pyg_schnet.data.splits import random_split
+from pyg_schnet.data.splits import QM9_TEST_BLOCK, qm9_split, random_split
 from pyg_schnet.io import RunLock, atomic_torch_save, atomic_write_text
 from pyg_schnet.models import AtomisticModel, build_model, save_model
 from pyg_schnet.train.config import RESUMABLE, TrainConfig
@@ -142,12 +142,17 @@ def _prepare(config: TrainConfig, paths: RunPaths, resume: bool, log):
     elif config.split_file:
         split = load_split(config.split_file, len(dataset))
     else:
-        defaults = QM9_SPLIT if config.dataset.lower() == 'qm9' else \
-            FILE_SPLIT
+        qm9 = config.dataset.lower() == 'qm9'
         sizes = resolve_split_sizes(
             len(dataset), (config.n_train, config.n_val, config.n_test),
-            defaults)
-        split = random_split(len(dataset), *sizes, seed=config.seed)
+            QM9_SPLIT if qm9 else FILE_SPLIT)
+        start, stop = QM9_TEST_BLOCK
+        if qm9 and config.max_molecules is None and sizes[1] <= start \
+                and sizes[2] <= stop - start:
+            # The fixed QM9 test set (see qm9_split).
+            split = qm9_split(len(dataset), *sizes, seed=config.seed)
+        else:
+            split = random_split(len(dataset), *sizes, seed=config.seed)
     if split[0].numel() == 0 or split[1].numel() == 0:
         raise ValueError('the training and validation sets must not be '
                          'empty')
