@@ -14,7 +14,6 @@ import time
 from typing import Callable, Dict, List
 
 import numpy as np
-import torch
 import torch_cluster
 from ase import Atoms
 from ase.build import bulk, molecule
@@ -141,16 +140,5 @@ def ratio(times: Dict[str, List[float]], peer: str, ours: str) -> str:
 
 
 def machine() -> str:
-    import os
-    import platform
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    cpu = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return (f'{cpu}, {os.cpu_count()} cores, torch {torch.__version__} '
-            f'({torch.get_num_threads()} threads)')
+    from pyg_schnet.train.hardware import describe_hardware
+    return describe_hardware()

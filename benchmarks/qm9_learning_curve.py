@@ -31,6 +31,7 @@ from pathlib import Path
 from pyg_schnet.train import TrainConfig, train
 from pyg_schnet.train.config import default_data_root
 from pyg_schnet.train.evaluate import CHEMICAL_ACCURACY_EV
+from pyg_schnet.train.hardware import describe_hardware
 from pyg_schnet.train.history import read_history
 
 RESULTS = Path(__file__).parent / 'results'
@@ -108,22 +109,6 @@ def _f(text: str) -> str:
     return f'{float(text):.4f}' if text not in ('', None) else '—'
 
 
-def hardware(device: str) -> str:
-    import torch
-    if device == 'cuda':
-        return torch.cuda.get_device_name()
-    name = 'CPU'
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    name = line.split(':', 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f'{name}, {torch.get_num_threads()} thread(s)'
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.
@@ -177,7 +162,7 @@ def main():
                 'final_lr': f"{history[-1]['lr']:.1e}",
                 'train_minutes': result['train_minutes'],
                 'protocol': 'converged', 'device': device,
-                'hardware': hardware(device)})
+                'hardware': describe_hardware(device)})
             write_outputs(rows)
             for name in os.listdir(run_dir / 'checkpoints'):
                 os.remove(run_dir / 'checkpoints' / name)

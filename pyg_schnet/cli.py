@@ -158,6 +158,18 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_atoms(path: str, index=':'):
+    r"""The structures of a file ASE reads (:obj:`index` as in
+    :func:`ase.io.read`), with errors naming the file."""
+    import ase.io
+    if not Path(path).exists():
+        raise FileNotFoundError(f'no such structure file: {path}')
+    try:
+        return ase.io.read(path, index=index)
+    except Exception as e:  # ASE raises many types for bad files
+        raise ValueError(f'ASE cannot read {path}: {e}') from e
+
+
 def _load(where: str):
     r"""A trained model from a run folder or a model file: (model,
     metadata, the run's paths or None)."""
@@ -218,16 +230,25 @@ def _evaluate_parser(sub) -> None:
     p.set_defaults(func=_evaluate)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer, got '{text}'") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f'expected a positive integer, got {value}')
-    return value
+def _positive(kind):
+    r"""An argparse type: a positive :obj:`kind` (int or float)."""
+    name = 'integer' if kind is int else 'number'
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a positive {name}, got '{text}'") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(
+                f'expected a positive {name}, got {value}')
+        return value
+    return parse
+
+
+_positive_int = _positive(int)
+_positive_float = _positive(float)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -375,12 +396,7 @@ def _predict(args: argparse.Namespace) -> int:
     fmt = _output_format(args.out, args.overwrite, [args.structures]) \
         if args.out else None
     model, meta, _ = _load(args.pretrained or args.paths[0])
-    if not Path(args.structures).exists():
-        raise FileNotFoundError(f'no such structure file: {args.structures}')
-    try:
-        images = ase.io.read(args.structures, index=':')
-    except Exception as e:  # ASE raises many types for bad files
-        raise ValueError(f'ASE cannot read {args.structures}: {e}') from e
+    images = _read_atoms(args.structures)
     images = images if isinstance(images, list) else [images]
     dtype = next(model.parameters()).dtype
     structures = []
@@ -467,7 +483,6 @@ def _label_parser(sub) -> None:
 
 
 def _label(args: argparse.Namespace) -> int:
-    import ase.io
 
     from pyg_schnet.data import (
         label_structures,
@@ -486,14 +501,7 @@ def _label(args: argparse.Namespace) -> int:
                          f'(got {args.rattle})')
     _output_format(args.out, args.overwrite, [args.structures])
     if args.structures:
-        if not Path(args.structures).exists():
-            raise FileNotFoundError(f'no such structure file: '
-                                    f'{args.structures}')
-        try:
-            structures = ase.io.read(args.structures, index=':')
-        except Exception as e:  # ASE raises many types for bad files
-            raise ValueError(f'ASE cannot read {args.structures}: {e}') \
-                from e
+        structures = _read_atoms(args.structures)
     elif args.alloys is not None:
         structures = rattled_alloys(args.alloys, rattle=args.rattle or 0.1,
                                     seed=args.seed)
@@ -516,7 +524,8 @@ def _md_parser(sub) -> None:
         '(--beads 1) or ring-polymer MD (--beads P > 1, nuclear quantum '
         'effects), of --systems copies of a structure at once. Units: fs, '
         'K, Å, eV.')
-    p.add_argument('model', help='a run folder or a model.pt file')
+    p.add_argument('model', help='a run folder, model.pt file or '
+                   'pretrained model name')
     p.add_argument('structure', help='the initial structure (any file ASE '
                    'reads; its last frame)')
     p.add_argument('--steps', type=_positive_int, default=1000,
@@ -555,20 +564,7 @@ def _md_parser(sub) -> None:
     p.set_defaults(func=_md)
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number, got '{text}'") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(
-            f'expected a positive number, got {value}')
-    return value
-
-
 def _md(args: argparse.Namespace) -> int:
-    import ase.io
     import torch
 
     from pyg_schnet.md import RingPolymerMD
@@ -585,12 +581,7 @@ def _md(args: argparse.Namespace) -> int:
         raise ValueError('--device cuda was asked for, but torch sees no '
                          'CUDA GPU')
     model, _, _ = _load(args.model)
-    if not Path(args.structure).exists():
-        raise FileNotFoundError(f'no such structure file: {args.structure}')
-    try:
-        atoms = ase.io.read(args.structure, index=-1)
-    except Exception as e:  # ASE raises many types for bad files
-        raise ValueError(f'ASE cannot read {args.structure}: {e}') from e
+    atoms = _read_atoms(args.structure, index=-1)
     from pyg_schnet.data import from_ase
     _warn_unseen(model, [from_ase(atoms)], lambda k: args.structure)
     thermostat = args.thermostat or ('langevin' if args.beads == 1
@@ -660,7 +651,6 @@ def _explain_parser(sub) -> None:
 
 
 def _explain_molecule(args: argparse.Namespace):
-    import ase.io
     import torch
 
     from pyg_schnet.data import from_ase, from_smiles
@@ -668,14 +658,7 @@ def _explain_molecule(args: argparse.Namespace):
         data = from_smiles(args.smiles, seed=0, dtype=torch.float64)
         name = args.smiles
     elif args.structure:
-        if not Path(args.structure).exists():
-            raise FileNotFoundError(f'no such structure file: '
-                                    f'{args.structure}')
-        try:
-            atoms = ase.io.read(args.structure, index=-1)
-        except Exception as e:  # ASE raises many types for bad files
-            raise ValueError(f'ASE cannot read {args.structure}: {e}') \
-                from e
+        atoms = _read_atoms(args.structure, index=-1)
         data = from_ase(atoms, torch.float64)
         name = Path(args.structure).name
     else:

@@ -11,7 +11,6 @@ checkpoint). Writes pyg_schnet/pretrained/NAME.pt and NAME.json atomically.
 """
 import argparse
 import json
-import platform
 import statistics
 import sys
 
@@ -23,22 +22,12 @@ from pyg_schnet.models import save_model
 from pyg_schnet.models.pretrained import PRETRAINED_DIR
 from pyg_schnet.train.checkpoint import read_checkpoint
 from pyg_schnet.train.evaluate import evaluate_model
+from pyg_schnet.train.hardware import cpu_name
 from pyg_schnet.train.history import read_history
 from pyg_schnet.train.run import RunPaths, checkpoint_model
 
 #: Test molecules the package test re-evaluates (the first of the test set).
 CHECK_SUBSET = 500
-
-
-def cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main():

@@ -180,8 +180,12 @@ def speed(out: Path, dft: bool) -> dict:
     timings['schnet_s'] = timed(SchNetCalculator(model), 50)
     timings['xtb_s'] = timed(xtb(), 20)
     if dft:
-        from pyscf import dft as pyscf_dft
-        from pyscf import gto
+        try:
+            from pyscf import dft as pyscf_dft
+            from pyscf import gto
+        except ImportError:
+            raise SystemExit('the DFT timing needs PySCF: pip install -e '
+                             '".[dft]" (or pass --no-dft)') from None
         mol = gto.M(atom=[(s, p) for s, p in zip(
             atoms.get_chemical_symbols(), atoms.positions, strict=True)],
             basis='6-31g', unit='Angstrom', verbose=0)

@@ -34,6 +34,7 @@ from pyg_schnet.train.datasets import (
     target_statistics,
 )
 from pyg_schnet.train.evaluate import evaluate_model, summary
+from pyg_schnet.train.hardware import describe_hardware
 
 #: Split sizes when the configuration leaves them open: QM9 (the thesis'
 #: small-data point) and structure files (fractions).
@@ -366,6 +367,7 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
         'epochs_run': checkpoint.epochs_done,
         'stopped_by': checkpoint.stop_reason,
         'train_minutes': round(checkpoint.seconds / 60, 2),
+        'hardware': describe_hardware(accelerator),
         'test_count': test['count'],
         'test_mae': test[f'{info.name}_mae'],
         'test_rmse': test[f'{info.name}_rmse']}
