@@ -30,6 +30,7 @@ VARIANTS = {
     'N2000': dict(n_train=2000),
     'N5000': dict(n_train=5000),
     'N10000': dict(n_train=10000),
+    'N20000': dict(n_train=20000),
     'N5000-b16': dict(n_train=5000, batch_size=16),
     'N5000-lr5e-4': dict(n_train=5000, lr=5e-4),
     'N10000-b64': dict(n_train=10000, batch_size=64, lr=2e-3),

@@ -128,7 +128,7 @@ def test_labelling_failure_leaves_existing_file_intact(tmp_path):
                 raise RuntimeError('SCF did not converge')
             super().calculate(*args, **kwargs)
 
-    with pytest.raises(RuntimeError, match='structure 1'):
+    with pytest.raises(ValueError, match='structure 1'):
         label_structures(rattled_alloys(3, seed=5), Failing(), path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ['data.extxyz']

@@ -54,3 +54,29 @@ def test_pretrained_model_reaches_its_card(name):
 def test_unknown_pretrained_name_is_a_clear_error():
     with pytest.raises(ValueError, match='available: .*schnet-qm9-U0'):
         load_pretrained('schnet-qm9-nothing')
+
+
+def test_main_job_reports_the_pretrained_model_on_its_test_set():
+    from pyg_schnet.data.splits import qm9_split, random_split
+    from pyg_schnet.train.config import TrainConfig, default_data_root
+    from pyg_schnet.train.datasets import load_dataset
+    from pyg_schnet.train.run import _pretrained_on
+    config = TrainConfig()
+    dataset, info = load_dataset('qm9', default_data_root(), None, None)
+    loader_args = dict(batch_size=128)
+    split = qm9_split(len(dataset), 10, 10, 200, seed=0)
+    test_set = dataset[split[2]]
+    report = _pretrained_on(config, info, len(dataset), split, test_set,
+                            loader_args)
+    model, card = load_pretrained('schnet-qm9-U0')
+    with torch.no_grad():
+        batch = next(iter(DataLoader(test_set, batch_size=200)))
+        expected = float((model(batch) - batch.U0).abs().mean())
+    assert report['name'] == 'schnet-qm9-U0'
+    assert report['test_mae'] == pytest.approx(expected, rel=1e-5)
+    assert report['train_size'] == card['split']['train']
+    # A test set outside the fixed block may hold the pretrained model's
+    # training molecules: no comparison then.
+    other = random_split(len(dataset), 10, 10, 200, seed=3)
+    assert _pretrained_on(config, info, len(dataset), other,
+                          dataset[other[2]], loader_args) is None

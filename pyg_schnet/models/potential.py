@@ -125,7 +125,9 @@ class AtomisticModel(torch.nn.Module):
         @functools.wraps(init)
         def recording_init(self, *args, **kw):
             init(self, *args, **kw)
-            if type(self) is cls:
+            # Recorded by the most derived __init__ that runs (a subclass
+            # without its own __init__ is recorded here).
+            if type(self).__init__ is recording_init:
                 bound = signature.bind(self, *args, **kw)
                 bound.apply_defaults()
                 config = {}

@@ -390,9 +390,39 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
     except ImportError:  # matplotlib is optional
         pass
     log(summary(results))
+    pretrained = _pretrained_on(config, info, len(dataset), split, test_set,
+                                loader_args)
+    if pretrained is not None:
+        results['pretrained'] = pretrained
+        atomic_write_text(paths.results, json.dumps(results, indent=2) + '\n')
+        log(f"the pretrained {pretrained['name']} (trained on "
+            f"{pretrained['train_size']:,} other molecules) reaches "
+            f"{pretrained['test_mae']:.4f} eV on the same "
+            f"{results['test_count']:,} test molecules")
     log(f'results in {paths.root}: '
         + ', '.join(p.name for p in written))
     return results
+
+
+def _pretrained_on(config: TrainConfig, info: TargetInfo, num_items: int,
+                   split, test_set: Dataset, loader_args) -> Optional[dict]:
+    r"""For a QM9 run whose test molecules are in the fixed QM9 test set
+    (which no pretrained model has seen): the MAE of the shipped pretrained
+    model of the same target on them, else :obj:`None`."""
+    from pyg_schnet.models import list_pretrained, load_pretrained
+    name = f'{config.model}-qm9-{info.name}'
+    if config.dataset.lower() != 'qm9' or config.max_molecules is not None \
+            or name not in list_pretrained():
+        return None
+    start, stop = QM9_TEST_BLOCK
+    perm = qm9_split(num_items, 1, 1, stop - start, seed=0)[2]
+    if not bool(torch.isin(split[2], perm).all()):
+        return None
+    model, card = load_pretrained(name)
+    test = evaluate_model(model, DataLoader(test_set, **loader_args),
+                          info.name)
+    return {'name': name, 'test_mae': test[f'{info.name}_mae'],
+            'train_size': card['split']['train']}
 
 
 def checkpoint_model(run_dir: os.PathLike, which: str = 'best'):
