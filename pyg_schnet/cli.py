@@ -33,7 +33,7 @@ def _train_parser(sub) -> None:
     p = sub.add_parser(
         'train', help='train SchNet/DTNN on QM9 or on any ASE-readable file',
         description='Train a model. With no options: SchNet on QM9 U0, '
-        '1,000 training molecules, at most 11 minutes of training on a CPU, '
+        '10,000 training molecules, at most 11 minutes of training on a CPU, '
         'then the test MAE in eV. Options override the YAML file given with '
         '--config (same keys, with underscores), which overrides the '
         'defaults; the resolved configuration is saved as '

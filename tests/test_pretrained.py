@@ -16,7 +16,7 @@ CARD_KEYS = {'name', 'model', 'target', 'unit', 'dataset', 'split',
 
 def test_pretrained_models_are_shipped():
     names = list_pretrained()
-    assert 'schnet-qm9-U0' in names
+    assert {'schnet-qm9-U0', 'dtnn-qm9-U0'} <= set(names)
     for name in names:
         blob = torch.load(PRETRAINED_DIR / f'{name}.pt', weights_only=True)
         assert blob['format'] == 'pyg_schnet.model/1'

@@ -32,9 +32,10 @@ RESUMABLE = ('epochs', 'max_time', 'progress', 'device', 'devices',
 @dataclass
 class TrainConfig:
     r"""Everything a training run depends on. The defaults are the README's
-    main job: SchNet on QM9 :math:`U_0` with 1,000 training molecules on a
-    CPU. Units: energies in eV, forces in eV/Å, cutoff in Å, time in
-    minutes.
+    main job: SchNet on QM9 :math:`U_0` with 10,000 training molecules and
+    11 minutes of training on a CPU (the best of the sizes measured in
+    ``benchmarks/results/main_job_grid.md``). Units: energies in eV, forces
+    in eV/Å, cutoff in Å, time in minutes.
 
     Every value is checked when the configuration is made (type and range;
     numbers written as strings, e.g. YAML's ``1e-3``, are accepted), so a
