@@ -16,6 +16,7 @@ extensions = [
     'sphinx.ext.autodoc',
     'sphinx.ext.napoleon',
     'sphinx.ext.mathjax',
+    'sphinx-mathjax-offline',  # MathJax served from the site: renders offline
     'sphinx.ext.viewcode',
     'sphinx.ext.intersphinx',
     'myst_parser',
@@ -23,7 +24,7 @@ extensions = [
 source_suffix = {'.rst': 'restructuredtext', '.md': 'markdown'}
 myst_enable_extensions = ['dollarmath', 'colon_fence']
 myst_heading_anchors = 3
-exclude_patterns = ['_build', 'Thumbs.db', '.DS_Store']
+exclude_patterns = ['_build', 'screenshots', 'Thumbs.db', '.DS_Store']
 
 autodoc_member_order = 'bysource'
 autodoc_typehints = 'none'  # the docstrings say the types and units

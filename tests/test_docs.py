@@ -133,3 +133,8 @@ def test_documentation_builds_without_warnings(tmp_path):
     index = (tmp_path / 'html' / 'api.html').read_text()
     assert 'continuous-filter convolution' in index
     assert 'class="math' in index  # the formulas render (MathJax)
+    # ... from MathJax served by the site itself: no CDN, renders offline
+    # (docs/screenshots/api-reference.png, headless Chromium, no network).
+    assert 'src="_static/mathjax/tex-chtml.js"' in index
+    assert (tmp_path / 'html' / '_static' / 'mathjax'
+            / 'tex-chtml.js').exists()

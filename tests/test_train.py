@@ -248,3 +248,32 @@ def test_label_cli_writes_a_dataset(tmp_path, capsys):
     import ase.io
     images = ase.io.read(out, ':')
     assert len(images) == 3 and images[0].get_stress().shape == (6, )
+
+
+def test_ema_warm_up_forgets_the_first_steps():
+    from torch.optim.swa_utils import AveragedModel
+
+    from pyg_schnet.train.ema import WarmupEMA, warmup_ema_fn
+    decay = 0.99
+    weight = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    module = torch.nn.Linear(1, 1, bias=False).double()
+    module.weight = torch.nn.Parameter(weight.view(1, 1))
+    average = AveragedModel(module, avg_fn=warmup_ema_fn(decay))
+    expected = None
+    for n in range(300):
+        with torch.no_grad():
+            module.weight.fill_(1.0 if n == 0 else 0.0)  # first step: 1
+        average.update_parameters(module)
+        if n == 0:
+            expected = 1.0
+        else:
+            d = min(decay, (1 + n) / (10 + n))
+            expected = d * expected
+        assert average.module.weight.item() == pytest.approx(expected)
+    # The first step's weights are forgotten: without the warm-up they would
+    # keep the weight d^300 = 0.049.
+    assert expected < 1e-3 and decay**300 > 0.04
+    # The checkpoint key of Lightning's EMA: old runs resume with it.
+    assert WarmupEMA(decay).state_key == 'EMAWeightAveraging'
+    with pytest.raises(ValueError, match='decay'):
+        warmup_ema_fn(1.5)

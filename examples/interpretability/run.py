@@ -96,9 +96,13 @@ def embeddings(out: Path, alloys: int, epochs: int, max_time: float
                     str(data)]) == 0
     run = out / 'emt_schnet'
     if not (run / 'model.pt').exists():
+        # A smaller SchNet (F = 64, T = 3) than the default: more epochs
+        # in the few CPU minutes, which is what the embeddings need.
         args = ['train', '--dataset', str(data), '--root',
                 str(out / 'cache'), '--run-dir', str(run), '--epochs',
-                str(epochs), '--max-time', str(max_time), '--no-progress']
+                str(epochs), '--max-time', str(max_time), '--features',
+                '64', '--interactions', '3', '--batch-size', '16',
+                '--no-progress']
         if (run / 'config.yaml').exists():
             args = ['train', '--resume', '--run-dir', str(run),
                     '--no-progress']

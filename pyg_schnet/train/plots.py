@@ -62,12 +62,13 @@ def learning_curve(metrics_csv: os.PathLike, out: os.PathLike, target: str,
     are dotted lines."""
     plt = _pyplot()
     results = results or {'target': target, 'unit': unit}
-    table = epoch_metrics(metrics_csv)
+    # Epochs counted from 1, as the log lines and results.json count them.
+    table = {key: {epoch + 1: value for epoch, value in column.items()}
+             for key, column in epoch_metrics(metrics_csv).items()}
     forces = 'val_forces_mae' in table
     fig, axes = plt.subplots(1, 3 if forces else 2,
                              figsize=(14 if forces else 10, 4.2))
     best = results.get('epochs')
-    best = None if best is None else best - 1
     rho = getattr(config, 'rho', 0.01)
     ax = axes[0]
     for key, label in (('train_loss', 'training'), ('val_loss',
@@ -92,7 +93,7 @@ def learning_curve(metrics_csv: os.PathLike, out: os.PathLike, target: str,
         shown = list(values.values())
         if best is not None and best in values:
             ax_.plot([best], [values[best]], 'o', color='C3',
-                     label=f'best epoch {best + 1} (kept): '
+                     label=f'best epoch {best} (kept): '
                      f'{values[best]:.4g}')
         if key == f'val_{target}_mae' and is_molecular_energy(results):
             ax_.axhline(CHEMICAL_ACCURACY_EV, color='k', ls='--', lw=1,

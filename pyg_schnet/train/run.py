@@ -256,13 +256,13 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
            accelerator: str, log) -> Dict[str, Any]:
     _quiet_lightning()
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import EMAWeightAveraging
 
     from pyg_schnet.train.checkpoint import (
         AtomicCheckpointIO,
         RunCheckpoint,
         resume_point,
     )
+    from pyg_schnet.train.ema import WarmupEMA
     from pyg_schnet.train.history import EpochHistory, trim_history
     from pyg_schnet.train.module import AtomisticTask
 
@@ -293,8 +293,8 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
         checkpoint,
     ]
     if config.ema_decay:
-        callbacks.append(EMAWeightAveraging(decay=config.ema_decay,
-                                            use_buffers=False))
+        callbacks.append(WarmupEMA(decay=config.ema_decay,
+                                   use_buffers=False))
     loggers: List[Any] = []
     try:
         import tensorboard  # noqa: F401
