@@ -75,12 +75,8 @@ def main():
 
 
 def _write(rows) -> None:
-    from pyg_schnet.io import atomic_path, atomic_write_text
-    with atomic_path(RESULTS / 'main_job_grid.csv') as tmp:
-        with open(tmp, 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
+    from pyg_schnet.io import atomic_write_csv, atomic_write_text
+    atomic_write_csv(RESULTS / 'main_job_grid.csv', rows, FIELDS)
     lines = ['| variant | settings | test MAE (eV) | RMSE (eV) | best epoch '
              '/ run | stopped by | minutes | threads |',
              '|---|---|---|---|---|---|---|---|']

@@ -60,15 +60,11 @@ def read_rows(path: Path) -> list:
 
 
 def write_outputs(rows: list) -> None:
-    from pyg_schnet.io import atomic_path, atomic_write_text
+    from pyg_schnet.io import atomic_path, atomic_write_csv, atomic_write_text
 
     rows = sorted(rows, key=lambda r: (r['protocol'], r['model'],
                                        int(r['n_train'])))
-    with atomic_path(RESULTS / 'learning_curve.csv') as tmp:
-        with open(tmp, 'w', newline='') as f:
-            writer = csv.DictWriter(f, fieldnames=FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
+    atomic_write_csv(RESULTS / 'learning_curve.csv', rows, FIELDS)
     lines = ['| model | N train | test MAE (eV) | final train MAE (eV) | '
              'best val MAE (eV) | best epoch / run | stopped by | final lr '
              '| minutes | protocol | hardware |',

@@ -5,6 +5,7 @@ downward."""
 from pyg_schnet.io.atomic import (
     atomic_path,
     atomic_torch_save,
+    atomic_write_csv,
     atomic_write_text,
 )
 from pyg_schnet.io.load import CorruptFileError, UnsafeFileError, safe_load
@@ -17,6 +18,7 @@ __all__ = [
     'UnsafeFileError',
     'atomic_path',
     'atomic_torch_save',
+    'atomic_write_csv',
     'atomic_write_text',
     'safe_load',
 ]

@@ -7,11 +7,12 @@ Every write goes to a temporary file in the *same folder* as the target
 ``fsync``, renamed over the target with :func:`os.replace`, and the folder
 itself is ``fsync``-ed so the rename survives a crash.
 """
+import csv
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Union
+from typing import Any, Dict, Iterable, Iterator, Sequence, Union
 
 import torch
 
@@ -78,3 +79,14 @@ def atomic_write_text(path: PathLike, text: str) -> None:
     r"""Writes :obj:`text` (UTF-8) to :obj:`path`, atomically."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding='utf-8')
+
+
+def atomic_write_csv(path: PathLike, rows: Iterable[Dict[str, Any]],
+                     fields: Sequence[str]) -> None:
+    r"""Writes :obj:`rows` (dicts keyed by :obj:`fields`) as a CSV file
+    with a header, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, 'w', newline='', encoding='utf-8') as f:
+            writer = csv.DictWriter(f, fieldnames=list(fields))
+            writer.writeheader()
+            writer.writerows(rows)
