@@ -232,4 +232,5 @@ def test_predict_with_a_pretrained_model(tmp_path, capsys):
     assert len(lines) == 3 and 'C2H6O' in lines[1]
     assert main(['predict', '--pretrained', 'no-such-model',
                  str(path)]) == 2
-    assert '(pretrained: schnet-qm9-U0' in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert '(pretrained: dtnn-qm9-U0, schnet-qm9-U0)' in err

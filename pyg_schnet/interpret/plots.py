@@ -1,5 +1,6 @@
 """Pictures of the interpretability results (matplotlib PNGs)."""
 import os
+import textwrap
 from typing import Dict, Optional
 
 import numpy as np
@@ -136,11 +137,13 @@ def plot_atomic_energies(data: Data, energies: Tensor, path: os.PathLike,
     cmap = plt.get_cmap('viridis')
     _atoms(ax, data, colors=cmap(norm(values)), labels=False)
     pos = data.pos.detach().double().cpu().numpy()
-    for p, v in zip(pos, values, strict=True):
-        ax.text(*p, f' {v:.2f}', fontsize=8)
+    from ase.data import chemical_symbols
+    for p, z, v in zip(pos, data.z.tolist(), values, strict=True):
+        ax.text(*p, f' {chemical_symbols[z]} {v:.2f}', fontsize=8)
     _equal_axes(ax, pos)
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax,
-                 shrink=0.7, label=label)
-    ax.set_title(title)
+                 shrink=0.7, pad=0.12, label=label)
+    fig.suptitle(textwrap.fill(title, 70, break_on_hyphens=False),
+                 fontsize=10)
     _save(fig, path)
     plt.close(fig)
