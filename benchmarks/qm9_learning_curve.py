@@ -17,13 +17,16 @@ like the other layers (Glorot uniform, N(0, 1) embeddings).
 
 Runs on CUDA unchanged (`--device auto` picks a GPU when there is one).
 Writes benchmarks/results/learning_curve.{csv,md,png}; finished points are
-kept in the CSV and skipped on a rerun. Each row records its epochs, wall
+kept in the CSV and skipped on a rerun. Several processes may share the
+work (each with its own --models); `--collect` rebuilds the table from the
+finished runs in benchmarks/results/runs. Each row records its epochs, wall
 time, stopping reason, final learning rate, final training MAE and the
 hardware. Published full-data figures: SchNet 0.014 eV (110k), DTNN
 ~0.036 eV (100k); the thesis' 25k point is below 0.043 eV for T >= 2.
 """
 import argparse
 import csv
+import json
 import os
 import shutil
 from pathlib import Path
@@ -120,16 +123,27 @@ def main():
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--device', default='auto')
     parser.add_argument('--root', default=default_data_root())
+    parser.add_argument('--collect', action='store_true',
+                        help='only rebuild the table from the finished '
+                        'runs in results/runs')
     args = parser.parse_args()
     import torch
     device = 'cuda' if args.device == 'auto' and torch.cuda.is_available() \
         else ('cpu' if args.device == 'auto' else args.device)
     RESULTS.mkdir(exist_ok=True)
-    rows = read_rows(RESULTS / 'learning_curve.csv')
-    done = {(r['model'], int(r['n_train']), r['device']) for r in rows
-            if r['protocol'] == 'converged'}
+    if args.collect:
+        for run_dir in sorted((RESULTS / 'runs').glob('*_*_*')):
+            if (run_dir / 'results.json').exists():
+                spec, n, dev = run_dir.name.rsplit('_', 2)
+                record(row_from_run(spec, int(n), dev, run_dir))
+        return
     for spec in args.models:
         for n in args.sizes:
+            # Read again before each point: other processes may share the
+            # work (give them different --models) and write the same CSV.
+            done = {(r['model'], int(r['n_train']), r['device'])
+                    for r in read_rows(RESULTS / 'learning_curve.csv')
+                    if r['protocol'] == 'converged'}
             if (spec, n, device) in done:
                 print(f'{spec} N={n} on {device}: already measured')
                 continue
@@ -143,25 +157,37 @@ def main():
                                  early_stopping=args.early_stopping,
                                  device=device, run_dir=str(run_dir),
                                  progress=False, **model_config(spec))
-            result = train(config)
-            history = read_history(run_dir / 'metrics.csv')
-            best = min(history, key=lambda r: r.get('val_loss', 1e300))
-            rows.append({
-                'model': spec, 'n_train': n,
-                'test_mae_eV': result['test_mae'],
-                'test_rmse_eV': result['test_rmse'],
-                'final_train_mae_eV': history[-1].get('train_U0_mae', ''),
-                'best_val_mae_eV': best.get('val_U0_mae', ''),
-                'best_epoch': result['epochs'],
-                'epochs_run': result['epochs_run'],
-                'stopped_by': result['stopped_by'],
-                'final_lr': f"{history[-1]['lr']:.1e}",
-                'train_minutes': result['train_minutes'],
-                'protocol': 'converged', 'device': device,
-                'hardware': describe_hardware(device)})
-            write_outputs(rows)
+            train(config)
+            record(row_from_run(spec, n, device, run_dir))
             for name in os.listdir(run_dir / 'checkpoints'):
                 os.remove(run_dir / 'checkpoints' / name)
+
+
+def row_from_run(spec: str, n: int, device: str, run_dir: Path) -> dict:
+    r"""The table row of a finished converged run, from its files."""
+    result = json.loads((run_dir / 'results.json').read_text())
+    history = read_history(run_dir / 'metrics.csv')
+    best = min(history, key=lambda r: r.get('val_loss', 1e300))
+    return {'model': spec, 'n_train': n,
+            'test_mae_eV': result['test_mae'],
+            'test_rmse_eV': result['test_rmse'],
+            'final_train_mae_eV': history[-1].get('train_U0_mae', ''),
+            'best_val_mae_eV': best.get('val_U0_mae', ''),
+            'best_epoch': result['epochs'],
+            'epochs_run': result['epochs_run'],
+            'stopped_by': result['stopped_by'],
+            'final_lr': f"{history[-1]['lr']:.1e}",
+            'train_minutes': result['train_minutes'],
+            'protocol': 'converged', 'device': device,
+            'hardware': result.get('hardware') or describe_hardware(device)}
+
+
+def record(row: dict) -> None:
+    r"""Adds (or replaces) one row of the CSV, read just before."""
+    key = (row['model'], str(row['n_train']), row['device'])
+    rows = [r for r in read_rows(RESULTS / 'learning_curve.csv')
+            if (r['model'], str(r['n_train']), r['device']) != key]
+    write_outputs(rows + [row])
 
 
 if __name__ == '__main__':
