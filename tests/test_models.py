@@ -387,3 +387,20 @@ def test_set_standardization_equals_constructor_arguments():
         b.set_standardization(0.0, 0.0)
     with pytest.raises(ValueError, match='extensive'):
         SchNet(readout='mean', atomref=torch.zeros(101))
+
+
+def test_subclasses_record_their_own_constructor_arguments():
+    class Plain(SchNet):  # no __init__ of its own: SchNet's arguments
+        pass
+
+    class Small(SchNet):  # its own __init__: its own arguments
+        def __init__(self, width: int = 8):
+            super().__init__(hidden_channels=width, num_filters=width,
+                             num_interactions=1)
+
+    plain = Plain(hidden_channels=16, num_filters=16, num_interactions=2)
+    assert plain.config['hidden_channels'] == 16
+    assert plain.config['num_interactions'] == 2
+    small = Small(width=12)
+    assert small.config == {'width': 12, 'use_atomref': False}
+    assert small.embedding.embedding_dim == 12
