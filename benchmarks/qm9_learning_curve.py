@@ -86,18 +86,38 @@ def write_outputs(rows: list) -> None:
         import matplotlib.pyplot as plt
     except ImportError:
         return
-    fig, ax = plt.subplots(figsize=(5.5, 4.2))
+    from matplotlib.ticker import FuncFormatter
+    fig, ax = plt.subplots(figsize=(6.5, 4.6))
     converged = [r for r in rows if r['protocol'] == 'converged']
-    for model in sorted({r['model'] for r in converged}):
+    colours = {}
+    for k, model in enumerate(sorted({r['model'] for r in converged})):
         pts = sorted((int(r['n_train']), float(r['test_mae_eV']))
                      for r in converged if r['model'] == model)
-        ax.loglog(*zip(*pts, strict=True), 'o-', label=model)
+        colours[model] = f'C{k}'
+        ax.loglog(*zip(*pts, strict=True), 'o-', color=colours[model],
+                  label=model)
+    # The shipped pretrained models (110,000 molecules, same test set; not
+    # trained to convergence), for scale.
+    from pyg_schnet.models import list_pretrained
+    from pyg_schnet.models.pretrained import PRETRAINED_DIR
+    for name in list_pretrained():
+        card = json.loads((PRETRAINED_DIR / f'{name}.json').read_text())
+        if card['target'] != 'U0':
+            continue
+        ax.loglog([card['split']['train']], [card['test_mae_eV']], 's',
+                  mfc='none', color='k' if card['model'] == 'schnet'
+                  else '0.5', label=f"{name} ({card['epochs_trained']} "
+                  f"epochs, not converged)")
     ax.axhline(CHEMICAL_ACCURACY_EV, color='k', ls='--', lw=1,
                label='chemical accuracy')
+    plain = FuncFormatter(lambda v, _: f'{v:g}')
+    ax.yaxis.set_major_formatter(plain)
+    ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel('training molecules')
     ax.set_ylabel('QM9 U0 test MAE (eV)')
-    ax.set_title('trained to convergence (1,000 val / 10,000 test)')
-    ax.legend(fontsize=8)
+    ax.set_title('QM9 U0, trained to convergence (1,000 val / 10,000 test)',
+                 fontsize=10)
+    ax.legend(fontsize=7)
     ax.grid(alpha=0.3, which='both')
     fig.tight_layout()
     with atomic_path(RESULTS / 'learning_curve.png') as tmp:
