@@ -31,6 +31,7 @@ import os
 import shutil
 from pathlib import Path
 
+from pyg_schnet.io import RunLock, RunLockedError
 from pyg_schnet.train import TrainConfig, train
 from pyg_schnet.train.config import default_data_root
 from pyg_schnet.train.evaluate import CHEMICAL_ACCURACY_EV
@@ -159,28 +160,44 @@ def main():
         return
     for spec in args.models:
         for n in args.sizes:
-            # Read again before each point: other processes may share the
-            # work (give them different --models) and write the same CSV.
-            done = {(r['model'], int(r['n_train']), r['device'])
-                    for r in read_rows(RESULTS / 'learning_curve.csv')
-                    if r['protocol'] == 'converged'}
-            if (spec, n, device) in done:
-                print(f'{spec} N={n} on {device}: already measured')
+            # Other processes may share the work and the CSV: a point is
+            # claimed (a lock the kernel releases when its holder dies)
+            # before its folder is cleared, and the CSV is read again.
+            name = f'{spec}_{n}_{device}'
+            claim = RunLock(RESULTS / 'runs' / '.claims' / name)
+            try:
+                claim.acquire()
+            except RunLockedError:
+                print(f'{spec} N={n} on {device}: another process is '
+                      f'measuring it')
                 continue
-            run_dir = RESULTS / 'runs' / f'{spec}_{n}_{device}'
-            shutil.rmtree(run_dir, ignore_errors=True)
-            config = TrainConfig(root=args.root, n_train=n, n_val=args.n_val,
-                                 n_test=args.n_test, epochs=args.epochs,
-                                 max_time=None, batch_size=args.batch_size,
-                                 lr_patience=args.lr_patience,
-                                 min_lr=args.min_lr,
-                                 early_stopping=args.early_stopping,
-                                 device=device, run_dir=str(run_dir),
-                                 progress=False, **model_config(spec))
-            train(config)
-            record(row_from_run(spec, n, device, run_dir))
-            for name in os.listdir(run_dir / 'checkpoints'):
-                os.remove(run_dir / 'checkpoints' / name)
+            try:
+                measure_point(args, spec, n, device)
+            finally:
+                claim.release()
+
+
+def measure_point(args, spec: str, n: int, device: str) -> None:
+    done = {(r['model'], int(r['n_train']), r['device'])
+            for r in read_rows(RESULTS / 'learning_curve.csv')
+            if r['protocol'] == 'converged'}
+    if (spec, n, device) in done:
+        print(f'{spec} N={n} on {device}: already measured')
+        return
+    run_dir = RESULTS / 'runs' / f'{spec}_{n}_{device}'
+    shutil.rmtree(run_dir, ignore_errors=True)
+    config = TrainConfig(root=args.root, n_train=n, n_val=args.n_val,
+                         n_test=args.n_test, epochs=args.epochs,
+                         max_time=None, batch_size=args.batch_size,
+                         lr_patience=args.lr_patience,
+                         min_lr=args.min_lr,
+                         early_stopping=args.early_stopping,
+                         device=device, run_dir=str(run_dir),
+                         progress=False, **model_config(spec))
+    train(config)
+    record(row_from_run(spec, n, device, run_dir))
+    for name in os.listdir(run_dir / 'checkpoints'):
+        os.remove(run_dir / 'checkpoints' / name)
 
 
 def row_from_run(spec: str, n: int, device: str, run_dir: Path) -> dict:
