@@ -124,7 +124,8 @@ def _train_parser(sub) -> None:
     opt(g, '--num-nodes', 'nodes (launch with torchrun or SLURM srun)',
         type=int)
     opt(g, '--strategy', "Lightning strategy, e.g. 'ddp'")
-    opt(g, '--num-workers', 'data-loader worker processes', type=int)
+    opt(g, '--num-workers', 'data-loader worker processes; None: 0 on a '
+        'CPU, 4 on a GPU', type=int)
     g = p.add_argument_group('output')
     opt(g, '--run-dir', 'folder of checkpoints, logs, model and plots')
     opt(g, '--no-progress', 'no progress bar', dest='progress',

@@ -182,6 +182,15 @@ def test_resume_refuses_flags_that_would_change_the_run(emt_file, tmp_path,
     # The same value as the run's is not a change.
     assert main(['train', '--resume', '--run-dir', str(run), '--lr', '3e-3',
                  '--epochs', '2', '--no-progress']) == 0
+    capsys.readouterr()
+    # --epochs is the total: fewer than trained is a clear error (it was
+    # Lightning's MisconfigurationException, reported as a bug).
+    for epochs in ('1', '2'):
+        assert main(['train', '--resume', '--run-dir', str(run), '--epochs',
+                     epochs, '--no-progress']) == 2
+        err = capsys.readouterr().err
+        assert 'has already trained 2 epochs' in err and \
+            'give more than 2' in err and 'unexpected' not in err, err
 
 
 class _WorseningTask:
@@ -662,3 +671,23 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint(
                  '--no-progress']) == 0
     assert 'no checkpoint yet' in capsys.readouterr().out
     assert sorted(epoch_metrics(run / 'metrics.csv')['val_loss']) == [0, 1]
+
+
+def test_failed_pretrained_comparison_does_not_fail_a_finished_run(
+        emt_file, tmp_path, monkeypatch, capsys):
+    # The comparison with the shipped model comes after the run is saved:
+    # if it breaks (a damaged package file, say), the run still succeeds.
+    import pyg_schnet.train.run as run_module
+
+    def broken(*args, **kwargs):
+        raise OSError('pretrained file damaged')
+
+    monkeypatch.setattr(run_module, '_pretrained_on', broken)
+    run = tmp_path / 'run'
+    assert main(train_args(emt_file, run, '--epochs', '1')) == 0
+    err = capsys.readouterr().err
+    assert 'warning: the comparison with the pretrained model failed ' \
+        '(OSError: pretrained file damaged)' in err, err
+    results = json.loads((run / 'results.json').read_text())
+    assert results['epochs_run'] == 1 and 'pretrained' not in results
+    assert (run / 'model.pt').exists()

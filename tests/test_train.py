@@ -258,7 +258,7 @@ def test_ema_warm_up_forgets_the_first_steps():
     weight = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
     module = torch.nn.Linear(1, 1, bias=False).double()
     module.weight = torch.nn.Parameter(weight.view(1, 1))
-    average = AveragedModel(module, avg_fn=warmup_ema_fn(decay))
+    average = AveragedModel(module, multi_avg_fn=warmup_ema_fn(decay))
     expected = None
     for n in range(300):
         with torch.no_grad():
@@ -275,5 +275,36 @@ def test_ema_warm_up_forgets_the_first_steps():
     assert expected < 1e-3 and decay**300 > 0.04
     # The checkpoint key of Lightning's EMA: old runs resume with it.
     assert WarmupEMA(decay).state_key == 'EMAWeightAveraging'
+    # One multi-tensor update for all weights (Lightning's per-weight
+    # avg_fn is gone).
+    assert 'avg_fn' not in WarmupEMA(decay)._kwargs
     with pytest.raises(ValueError, match='decay'):
         warmup_ema_fn(1.5)
+
+
+def test_ema_average_lives_on_the_training_device():
+    # Lightning's EMA callback makes its average in setup(), while the
+    # model is still on the CPU: on a GPU every step copied all weights
+    # off the device. The average is made on the strategy's device.
+    from types import SimpleNamespace
+
+    import lightning.pytorch as pl
+
+    from pyg_schnet.train.ema import WarmupEMA
+
+    class Task(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(3, 1)
+
+    trainer = SimpleNamespace(strategy=SimpleNamespace(
+        root_device=torch.device('meta')))
+    ema = WarmupEMA(0.99)
+    ema.setup(trainer, Task(), 'fit')
+    assert {p.device.type for p in ema._average_model.parameters()} == \
+        {'meta'}
+    # An explicit device is kept.
+    ema = WarmupEMA(0.99, device='cpu')
+    ema.setup(trainer, Task(), 'fit')
+    assert {p.device.type for p in ema._average_model.parameters()} == \
+        {'cpu'}

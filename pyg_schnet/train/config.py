@@ -80,7 +80,9 @@ class TrainConfig:
     devices: int = 1  #: processes (GPUs) per node; >1 runs DDP
     num_nodes: int = 1
     strategy: str = 'auto'
-    num_workers: int = 0
+    #: data-loader worker processes; None: 0 on a CPU (they would take its
+    #: cores), 4 on a GPU (collating QM9 batches takes ~40 % of a step there)
+    num_workers: Optional[int] = None
     # output
     run_dir: str = 'runs/latest'
     progress: bool = True
@@ -236,7 +238,7 @@ _INT_MIN = {'max_molecules': 1, 'features': 1, 'interactions': 1,
             'num_workers': 0}
 _OPTIONAL = {'target', 'max_molecules', 'split_file', 'readout',
              'features', 'interactions', 'cutoff', 'max_time', 'grad_clip',
-             'ema_decay'}
+             'ema_decay', 'num_workers'}
 
 
 def _check(name: str, value: Any) -> Any:

@@ -10,6 +10,7 @@ in the folder it was copied from.
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -277,9 +278,13 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
                          lr_patience=config.lr_patience,
                          min_lr=config.min_lr)
 
+    workers = config.num_workers
+    if workers is None:
+        workers = 0 if accelerator == 'cpu' else \
+            min(4, max(0, (os.cpu_count() or 1) - 1))
     loader_args = dict(batch_size=config.batch_size,
-                       num_workers=config.num_workers,
-                       persistent_workers=config.num_workers > 0)
+                       num_workers=workers,
+                       persistent_workers=workers > 0)
     train_loader = DataLoader(train_set, shuffle=True, **loader_args)
     val_loader = DataLoader(val_set, **loader_args)
 
@@ -318,6 +323,11 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
         path, state = resume_point(paths.last, paths.previous, log)
         ckpt_path = str(path)
         done = int(state['epoch']) + 1
+        if config.epochs <= done:
+            raise ValueError(
+                f'{paths.root} has already trained {done} epochs, and '
+                f'--epochs {config.epochs} (the total, not the number to '
+                f'add) asks for no more; give more than {done}')
         if trainer.is_global_zero:
             trim_history(paths.metrics, done)
             log(f'resuming {paths.root} after epoch {done} (from '
@@ -355,9 +365,13 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
                            if checkpoint.stop_reason == 'divergence' else ''))
     best = read_checkpoint(paths.best)
     task.load_state_dict(best['state_dict'])
-    model = task.model.cpu().eval()
+    # The test set is evaluated where the model trained (a GPU run's
+    # 10,000 QM9 test molecules take seconds there, minutes on a CPU).
+    device = trainer.strategy.root_device
+    model = task.model.to(device).eval()
     test = evaluate_model(model, DataLoader(test_set, **loader_args),
                           info.name, forces)
+    model = model.cpu()
     first = dataset[0]
     periodic = 'pbc' in first and bool(first.pbc.any())
     results = {
@@ -390,8 +404,14 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
     except ImportError:  # matplotlib is optional
         pass
     log(summary(results))
-    pretrained = _pretrained_on(config, info, len(dataset), split, test_set,
-                                loader_args)
+    try:
+        pretrained = _pretrained_on(config, info, len(dataset), split,
+                                    test_set, loader_args, device)
+    except Exception as error:  # the run itself is done and saved
+        pretrained = None
+        warnings.warn(f'the comparison with the pretrained model failed '
+                      f'({type(error).__name__}: {error}); the results of '
+                      f'this run are complete in {paths.root}', stacklevel=2)
     if pretrained is not None:
         results['pretrained'] = pretrained
         atomic_write_text(paths.results, json.dumps(results, indent=2) + '\n')
@@ -405,7 +425,8 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
 
 
 def _pretrained_on(config: TrainConfig, info: TargetInfo, num_items: int,
-                   split, test_set: Dataset, loader_args) -> Optional[dict]:
+                   split, test_set: Dataset, loader_args,
+                   device: Optional[torch.device] = None) -> Optional[dict]:
     r"""For a QM9 run whose test molecules are in the fixed QM9 test set
     (which no pretrained model has seen): the MAE of the shipped pretrained
     model of the same target on them, else :obj:`None`."""
@@ -418,7 +439,7 @@ def _pretrained_on(config: TrainConfig, info: TargetInfo, num_items: int,
     perm = qm9_split(num_items, 1, 1, stop - start, seed=0)[2]
     if not bool(torch.isin(split[2], perm).all()):
         return None
-    model, card = load_pretrained(name)
+    model, card = load_pretrained(name, map_location=device or 'cpu')
     test = evaluate_model(model, DataLoader(test_set, **loader_args),
                           info.name)
     return {'name': name, 'test_mae': test[f'{info.name}_mae'],
