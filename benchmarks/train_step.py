@@ -66,7 +66,7 @@ def profile(name, model, subset, device, steps, report):
     loader = DataLoader(subset, batch_size=32, shuffle=True)
     it = iter(loader)
     report(name, 'collate', _timed(lambda: next(it), device, steps))
-    batches = [b for _, b in zip(range(steps), DataLoader(subset, 32))]
+    batches = list(DataLoader(subset[:32 * steps], batch_size=32))
     moved = []
     k = iter(batches)
     report(name, 'to device',
