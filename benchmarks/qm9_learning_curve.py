@@ -19,7 +19,11 @@ Runs on CUDA unchanged (`--device auto` picks a GPU when there is one).
 Writes benchmarks/results/learning_curve.{csv,md,png}; finished points are
 kept in the CSV and skipped on a rerun. Several processes may share the
 work (each with its own --models); `--collect` rebuilds the table from the
-finished runs in benchmarks/results/runs. Each row records its epochs, wall
+finished runs in benchmarks/results/runs; `--stopped MODEL N` records a
+run killed by hand once its learning rate sat at the floor (its best
+checkpoint on the test set; "session end (lr at floor)" in the table; run
+it with the training's OMP_NUM_THREADS, which the hardware column records).
+Each row records its epochs, wall
 time, stopping reason, final learning rate, final training MAE and the
 hardware. Published full-data figures: SchNet 0.014 eV (110k), DTNN
 ~0.036 eV (100k); the thesis' 25k point is below 0.043 eV for T >= 2.
@@ -30,6 +34,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Optional
 
 from pyg_schnet.io import RunLock, RunLockedError
 from pyg_schnet.train import TrainConfig, train
@@ -147,11 +152,20 @@ def main():
     parser.add_argument('--collect', action='store_true',
                         help='only rebuild the table from the finished '
                         'runs in results/runs')
+    parser.add_argument('--stopped', nargs=2, metavar=('MODEL', 'N'),
+                        help='record a run stopped by hand (killed with its '
+                        'learning rate at the floor): the test MAE of its '
+                        'best checkpoint, stopped_by saying so')
     args = parser.parse_args()
     import torch
     device = 'cuda' if args.device == 'auto' and torch.cuda.is_available() \
         else ('cpu' if args.device == 'auto' else args.device)
     RESULTS.mkdir(exist_ok=True)
+    if args.stopped:
+        spec, n = args.stopped[0], int(args.stopped[1])
+        record(row_from_stopped_run(spec, n, device,
+                                    RESULTS / 'runs' / f'{spec}_{n}_{device}'))
+        return
     if args.collect:
         for run_dir in sorted((RESULTS / 'runs').glob('*_*_*')):
             if (run_dir / 'results.json').exists():
@@ -200,9 +214,35 @@ def measure_point(args, spec: str, n: int, device: str) -> None:
         os.remove(run_dir / 'checkpoints' / name)
 
 
-def row_from_run(spec: str, n: int, device: str, run_dir: Path) -> dict:
+def row_from_stopped_run(spec: str, n: int, device: str,
+                         run_dir: Path) -> dict:
+    r"""The table row of a run stopped by hand: its best checkpoint on the
+    test set, its epochs and training time from the last checkpoint."""
+    from torch_geometric.loader import DataLoader
+
+    from pyg_schnet.train.checkpoint import read_checkpoint
+    from pyg_schnet.train.evaluate import evaluate_model
+    from pyg_schnet.train.run import RunPaths, checkpoint_model
+
+    model, info, (_, _, test_set), _ = checkpoint_model(run_dir, 'best')
+    test = evaluate_model(model, DataLoader(test_set, batch_size=32),
+                          info.name)
+    state = read_checkpoint(RunPaths(run_dir).last)['callbacks'][
+        'RunCheckpoint']
+    result = {'test_mae': test[f'{info.name}_mae'],
+              'test_rmse': test[f'{info.name}_rmse'],
+              'epochs': state['best_epoch'] + 1,
+              'epochs_run': state['epochs_done'],
+              'stopped_by': 'session end (lr at floor)',
+              'train_minutes': round(state['seconds'] / 60, 2)}
+    return row_from_run(spec, n, device, run_dir, result)
+
+
+def row_from_run(spec: str, n: int, device: str, run_dir: Path,
+                 result: Optional[dict] = None) -> dict:
     r"""The table row of a finished converged run, from its files."""
-    result = json.loads((run_dir / 'results.json').read_text())
+    if result is None:
+        result = json.loads((run_dir / 'results.json').read_text())
     history = read_history(run_dir / 'metrics.csv')
     best = min(history, key=lambda r: r.get('val_loss', 1e300))
     return {'model': spec, 'n_train': n,
