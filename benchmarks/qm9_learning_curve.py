@@ -17,7 +17,9 @@ like the other layers (Glorot uniform, N(0, 1) embeddings).
 
 Runs on CUDA unchanged (`--device auto` picks a GPU when there is one).
 Writes benchmarks/results/learning_curve.{csv,md,png}; finished points are
-kept in the CSV and skipped on a rerun. Several processes may share the
+kept in the CSV and skipped on a rerun; a point cut off before it finished
+(session end, kill) is resumed from its last checkpoint by the same command
+(`--restart` starts it afresh). Several processes may share the
 work (each with its own --models); `--collect` rebuilds the table from the
 finished runs in benchmarks/results/runs; `--stopped MODEL N` records a
 run killed by hand once its learning rate sat at the floor (its best
@@ -37,7 +39,7 @@ from pathlib import Path
 from typing import Optional
 
 from pyg_schnet.io import RunLock, RunLockedError
-from pyg_schnet.train import TrainConfig, train
+from pyg_schnet.train import TrainConfig, resume_config, train
 from pyg_schnet.train.config import default_data_root
 from pyg_schnet.train.evaluate import CHEMICAL_ACCURACY_EV
 from pyg_schnet.train.hardware import describe_hardware
@@ -149,6 +151,9 @@ def main():
     parser.add_argument('--batch-size', type=int, default=32)
     parser.add_argument('--device', default='auto')
     parser.add_argument('--root', default=default_data_root())
+    parser.add_argument('--restart', action='store_true',
+                        help='start a point afresh even when its run folder '
+                        'holds a cut-off run (by default it is resumed)')
     parser.add_argument('--collect', action='store_true',
                         help='only rebuild the table from the finished '
                         'runs in results/runs')
@@ -199,6 +204,13 @@ def measure_point(args, spec: str, n: int, device: str) -> None:
         print(f'{spec} N={n} on {device}: already measured')
         return
     run_dir = RESULTS / 'runs' / f'{spec}_{n}_{device}'
+    if (run_dir / 'config.yaml').exists() and not args.restart:
+        # A point cut off (session end, kill) continues from its last
+        # checkpoint, with the protocol it was started with.
+        print(f'{spec} N={n} on {device}: resuming {run_dir}')
+        train(resume_config(run_dir, {'epochs': args.epochs}), resume=True)
+        finish_point(spec, n, device, run_dir)
+        return
     shutil.rmtree(run_dir, ignore_errors=True)
     config = TrainConfig(root=args.root, n_train=n, n_val=args.n_val,
                          n_test=args.n_test, epochs=args.epochs,
@@ -209,6 +221,12 @@ def measure_point(args, spec: str, n: int, device: str) -> None:
                          device=device, run_dir=str(run_dir),
                          progress=False, **model_config(spec))
     train(config)
+    finish_point(spec, n, device, run_dir)
+
+
+def finish_point(spec: str, n: int, device: str, run_dir: Path) -> None:
+    r"""Records a finished point and drops its checkpoints (the run's
+    model.pt, metrics and results stay)."""
     record(row_from_run(spec, n, device, run_dir))
     for name in os.listdir(run_dir / 'checkpoints'):
         os.remove(run_dir / 'checkpoints' / name)

@@ -1,12 +1,101 @@
-"""The ``pyg-schnet`` command: thin argument parsing over the package."""
+"""The ``pyg-schnet`` command: it parses, calls the package's library
+functions, and prints.
+
+Nothing heavy is imported until a command runs, so ``--help``,
+``--version`` and option errors answer at once (torch is imported by the
+command that needs it). Options are never abbreviated; a mistyped one gets
+a suggestion.
+"""
 import argparse
+import dataclasses
+import difflib
+import os
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
-from pyg_schnet.train.config import TrainConfig
+from pyg_schnet.train.config import MAIN_JOB_EPOCHS, TrainConfig
 
-_DEFAULTS = TrainConfig(root='$PYG_SCHNET_DATA or ~/.cache/pyg_schnet')
+#: TrainConfig's defaults, for the help texts (read from the dataclass,
+#: without building a model: that would import torch).
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainConfig)
+             if f.default is not dataclasses.MISSING}
+_DEFAULTS.update(root='$PYG_SCHNET_DATA or ~/.cache/pyg_schnet',
+                 model_kwargs={})
+
+
+class _Parser(argparse.ArgumentParser):
+    r"""argparse without abbreviations, with "did you mean" for mistyped
+    commands and choices."""
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault('allow_abbrev', False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        if 'invalid choice' in message:
+            import re
+            found = re.search(r"invalid choice: '([^']*)' \(choose from "
+                              r"(.*)\)", message)
+            if found:
+                choices = [c.strip(" '") for c in found.group(2).split(',')]
+                close = difflib.get_close_matches(found.group(1), choices,
+                                                  n=1)
+                if close:
+                    message += f"; did you mean '{close[0]}'?"
+        super().error(message)
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> List[str]:
+    return [s for action in parser._actions for s in action.option_strings]
+
+
+def _unknown_options(parser: argparse.ArgumentParser, extras: List[str]
+                     ) -> str:
+    r"""The error for unrecognised arguments, with the closest option of
+    :obj:`parser` for each mistyped one."""
+    known = _option_strings(parser)
+    parts = []
+    for extra in extras:
+        name = extra.split('=', 1)[0]
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6) \
+            if name.startswith('-') else []
+        parts.append(f'{extra} (did you mean {close[0]}?)' if close
+                     else extra)
+    return 'unrecognized arguments: ' + ' '.join(parts)
+
+
+def _positive(kind):
+    r"""An argparse type: a positive, finite :obj:`kind` (int or float)."""
+    name = 'integer' if kind is int else 'number'
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a positive {name}, got '{text}'") from None
+        if not (value > 0 and value != float('inf')):
+            raise argparse.ArgumentTypeError(
+                f'expected a positive {name}, got {value}')
+        return value
+    return parse
+
+
+_positive_int = _positive(int)
+_positive_float = _positive(float)
+
+
+def _finite_float(text: str) -> float:
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number, got '{text}'") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(
+            f'expected a finite number, got {text}')
+    return value
 
 
 def _optional_float(text: str) -> Optional[float]:
@@ -29,21 +118,36 @@ def _key_value(text: str):
     return key, yaml.safe_load(value)
 
 
-def _train_parser(sub) -> None:
+def _common() -> argparse.ArgumentParser:
+    r"""Options every command has."""
+    common = _Parser(add_help=False)
+    common.add_argument(
+        '--threads', type=_positive_int, default=None, metavar='N',
+        help='torch CPU threads (default: OMP_NUM_THREADS if set, else the '
+        "package's rule: 1 for small systems and on a busy machine, the "
+        'free cores otherwise; see pyg_schnet.threads)')
+    return common
+
+
+# -- train -------------------------------------------------------------------
+
+def _train_parser(sub, common) -> None:
     p = sub.add_parser(
-        'train', help='train SchNet/DTNN on QM9 or on any ASE-readable file',
+        'train', parents=[common],
+        help='train SchNet/DTNN on QM9 or on any ASE-readable file',
         description='Train a model. With no options: SchNet on QM9 U0, '
-        '10,000 training molecules, at most 11 minutes of training on a CPU, '
-        'then the test MAE in eV. Options override the YAML file given with '
-        '--config (same keys, with underscores), which overrides the '
-        'defaults; the resolved configuration is saved as '
+        f'10,000 training molecules, {MAIN_JOB_EPOCHS} epochs (seeded: the '
+        "README's test MAE on any machine; about 11 minutes on an idle "
+        '2-core CPU), then the test MAE in eV. Options override the YAML '
+        'file given with --config (same keys, with underscores), which '
+        'overrides the defaults; the resolved configuration is saved as '
         'RUN_DIR/config.yaml.',
         argument_default=argparse.SUPPRESS)
     d = _DEFAULTS
 
     def opt(group, flag, help, **kwargs):
         field = kwargs.pop('dest', flag[2:].replace('-', '_'))
-        default = getattr(d, field)
+        default = d.get(field)
         if not kwargs.get('action'):
             help = f'{help} (default: {default})'
         group.add_argument(flag, dest=field, help=help, **kwargs)
@@ -51,7 +155,8 @@ def _train_parser(sub) -> None:
     p.add_argument('--config', help='YAML file of options')
     p.add_argument('--resume', action='store_true',
                    help='continue the run in --run-dir from its last '
-                   'checkpoint with its saved configuration; only --epochs, '
+                   'checkpoint with its saved configuration (or finish a run '
+                   'whose epochs are all trained); only --epochs, '
                    '--max-time, hardware options, --no-progress, --root and '
                    '--dataset (a moved file, checked against the run) may '
                    'be given')
@@ -65,7 +170,7 @@ def _train_parser(sub) -> None:
     opt(g, '--max-molecules', 'use only the first N structures', type=int)
     g.add_argument('--n-train', dest='n_train', metavar='N',
                    help='training structures: a count, or a fraction such as '
-                   '0.8 or 80%% (default: QM9 1000, files 80%%)')
+                   '0.8 or 80%% (default: QM9 10000, files 80%%)')
     g.add_argument('--n-val', dest='n_val', metavar='N',
                    help='validation structures, count or fraction (default: '
                    'QM9 1000, files 10%%)')
@@ -98,9 +203,11 @@ def _train_parser(sub) -> None:
         dest='model_kwargs', type=_key_value, action='append',
         metavar='KEY=VALUE')
     g = p.add_argument_group('optimisation')
-    opt(g, '--epochs', 'maximum epochs', type=int)
+    opt(g, '--epochs', 'epochs to train (the total, also when resuming)',
+        type=int)
     opt(g, '--max-time', 'minutes of training in this call at most (a '
-        "resume starts a new budget; 'none': no limit)",
+        "resume starts a new budget; 'none': no limit). A run it cuts short "
+        'says so: its MAE is not the one of all its epochs',
         type=_optional_float)
     opt(g, '--batch-size', 'structures per batch', type=int)
     opt(g, '--lr', 'learning rate', type=float)
@@ -127,17 +234,32 @@ def _train_parser(sub) -> None:
     opt(g, '--num-workers', 'data-loader worker processes; None: 0 on a '
         'CPU, 4 on a GPU', type=int)
     g = p.add_argument_group('output')
-    opt(g, '--run-dir', 'folder of checkpoints, logs, model and plots')
+    g.add_argument('--run-dir', dest='run_dir',
+                   help='folder of checkpoints, logs, model and plots '
+                   '(default: runs/latest, or runs/latest-2, -3, ... when it '
+                   'already holds a run)')
     opt(g, '--no-progress', 'no progress bar', dest='progress',
         action='store_false')
     p.set_defaults(func=_train)
+
+
+def _next_run_dir(base: str = 'runs/latest') -> str:
+    r""":obj:`base`, or the first of :obj:`base-2`, :obj:`base-3`, ... that
+    holds no run."""
+    from pyg_schnet.train.run import RunPaths
+    candidate, k = base, 1
+    while RunPaths(candidate).holds_run():
+        k += 1
+        candidate = f'{base}-{k}'
+    return candidate
 
 
 def _train(args: argparse.Namespace) -> int:
     from pyg_schnet.train.run import resume_config, train
 
     given = {k: v for k, v in vars(args).items()
-             if k not in ('func', 'config', 'resume', 'command')}
+             if k not in ('func', 'config', 'resume', 'command', 'threads',
+                          'parser')}
     if 'model_kwargs' in given:
         given['model_kwargs'] = dict(given['model_kwargs'])
     values: Dict[str, Any] = {}
@@ -146,10 +268,15 @@ def _train(args: argparse.Namespace) -> int:
         values.update(read_yaml_mapping(args.config))
     values.update(given)
     if getattr(args, 'resume', False):
-        run_dir = values.pop('run_dir', _DEFAULTS.run_dir)
+        run_dir = values.pop('run_dir', _DEFAULTS['run_dir'])
         config = resume_config(run_dir, values)
         train(config, resume=True)
         return 0
+    if 'run_dir' not in values:
+        values['run_dir'] = _next_run_dir(_DEFAULTS['run_dir'])
+        if values['run_dir'] != _DEFAULTS['run_dir']:
+            print(f"{_DEFAULTS['run_dir']} already holds a run: this one "
+                  f"goes to {values['run_dir']}")
     try:
         config = TrainConfig.from_dict(values)
     except ValueError as e:
@@ -159,65 +286,12 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_atoms(path: str, index=':'):
-    r"""The structures of a file ASE reads (:obj:`index` as in
-    :func:`ase.io.read`), with errors naming the file."""
-    import ase.io
-    if not Path(path).exists():
-        raise FileNotFoundError(f'no such structure file: {path}')
-    try:
-        return ase.io.read(path, index=index)
-    except Exception as e:  # ASE raises many types for bad files
-        raise ValueError(f'ASE cannot read {path}: {e}') from e
+# -- evaluate ----------------------------------------------------------------
 
-
-def _load(where: str):
-    r"""A trained model from a run folder or a model file: (model,
-    metadata, the run's paths or None)."""
-    from pyg_schnet.models import load_model
-    from pyg_schnet.train.run import RunPaths
-
-    path = Path(where)
-    if not path.exists():
-        from pyg_schnet.models import list_pretrained, load_pretrained
-        if where in list_pretrained():
-            model, meta = load_pretrained(where)
-            return model, meta, None
-        raise FileNotFoundError(
-            f'no run folder, model file or pretrained model {where!r} '
-            f"(pretrained: {', '.join(list_pretrained()) or 'none'})")
-    paths = RunPaths(path) if path.is_dir() else None
-    if paths is not None and not paths.model.exists():
-        raise FileNotFoundError(
-            f'{where} has no model.pt: it is not a finished run (resume it '
-            f'with pyg-schnet train --resume --run-dir {where})')
-    model, meta = load_model(paths.model if paths else path)
-    return model, meta, paths
-
-
-def _warn_unseen(model, structures, names) -> None:
-    r"""Prints which structures hold elements the model was not trained
-    on."""
-    from pyg_schnet.models.potential import unseen_elements_message
-
-    trained = model.trained_elements
-    if trained is None:
-        return
-    bad = {}
-    for k, data in enumerate(structures):
-        unseen = sorted(set(data.z.tolist()) - set(trained))
-        if unseen:
-            bad.setdefault(tuple(unseen), []).append(names(k))
-    for unseen, where in bad.items():
-        shown = ', '.join(where[:5]) + (f' and {len(where) - 5} more'
-                                        if len(where) > 5 else '')
-        print(f'warning: {shown}: ' + unseen_elements_message(
-            list(unseen), trained), file=sys.stderr)
-
-
-def _evaluate_parser(sub) -> None:
+def _evaluate_parser(sub, common) -> None:
     p = sub.add_parser(
-        'evaluate', help="test MAE of a trained model on a run's split",
+        'evaluate', parents=[common],
+        help="test MAE of a trained model on a run's split",
         description='MAE/RMSE of a trained model: on the split saved in a '
         'run folder, or on every structure of --dataset.')
     p.add_argument('model', help='a run folder, or a model.pt file')
@@ -231,85 +305,40 @@ def _evaluate_parser(sub) -> None:
     p.set_defaults(func=_evaluate)
 
 
-def _positive(kind):
-    r"""An argparse type: a positive :obj:`kind` (int or float)."""
-    name = 'integer' if kind is int else 'number'
-
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a positive {name}, got '{text}'") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(
-                f'expected a positive {name}, got {value}')
-        return value
-    return parse
-
-
-_positive_int = _positive(int)
-_positive_float = _positive(float)
+def _print_unseen(model, unseen: Dict[tuple, list], name) -> None:
+    from pyg_schnet.models.potential import unseen_elements_message
+    for elements, where in unseen.items():
+        names = [name(k) for k in where]
+        shown = ', '.join(names[:5]) + (f' and {len(names) - 5} more'
+                                        if len(names) > 5 else '')
+        print(f'warning: {shown}: ' + unseen_elements_message(
+            list(elements), model.trained_elements), file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from torch_geometric.loader import DataLoader
+    from pyg_schnet.train.evaluate import evaluate_trained
+    from pyg_schnet.train.locate import load_trained
 
-    from pyg_schnet.data import AtomsDataset
-    from pyg_schnet.train.datasets import (
-        dataset_fingerprint,
-        load_dataset,
-        load_split,
-        read_split,
-    )
-    from pyg_schnet.train.evaluate import evaluate_model
-
-    model, meta, paths = _load(args.model)
-    target = meta.get('target', 'energy')
-    if args.dataset:
-        dataset = AtomsDataset(args.dataset)
-        where = args.dataset
-        if target not in dataset[0]:
-            raise ValueError(f"{args.dataset} has no '{target}' labels to "
-                             f'evaluate the model against')
-    elif paths is not None:
-        config = TrainConfig.load(paths.config)
-        if config.dataset.lower() != 'qm9' and \
-                not Path(config.dataset).exists():
-            raise FileNotFoundError(
-                f'the dataset of this run, {config.dataset}, does not exist '
-                f'(moved?); evaluate on a file with --dataset')
-        dataset, _ = load_dataset(config.dataset, config.root, target,
-                                  config.max_molecules)
-        saved = read_split(paths.split).get('fingerprint')
-        if saved is not None and saved != dataset_fingerprint(dataset,
-                                                              target):
-            raise ValueError(f'{config.dataset} is not the dataset this run '
-                             f'was trained on (it changed since)')
-        split = dict(zip(('train', 'val', 'test'),
-                         load_split(paths.split, len(dataset)), strict=True))
-        dataset = dataset[split[args.split]]
-        where = f'the {args.split} split of {config.dataset}'
-    else:
-        raise ValueError('give a run folder, or --dataset with a model file')
-    _warn_unseen(model, dataset, lambda k: f'structure {k}')
-    forces = bool(meta.get('forces')) and 'forces' in dataset[0]
-    result = evaluate_model(model, DataLoader(dataset,
-                                              batch_size=args.batch_size),
-                            target, forces)
-    unit = meta.get('unit', '')
+    model, meta, paths = load_trained(args.model)
+    result = evaluate_trained(model, meta, paths, args.split, args.dataset,
+                              args.batch_size)
+    _print_unseen(model, result['unseen'], lambda k: f'structure {k}')
+    target, unit = result['target'], result['unit']
     print(f"{target} MAE: {result[f'{target}_mae']:.4f} {unit}, RMSE: "
           f"{result[f'{target}_rmse']:.4f} {unit} on {result['count']} "
-          f'structures of {where}')
-    if forces:
+          f"structures of {result['where']}")
+    if result['forces']:
         print(f"forces MAE: {result['forces_mae']:.4f} eV/Å, RMSE: "
               f"{result['forces_rmse']:.4f} eV/Å")
     return 0
 
 
-def _predict_parser(sub) -> None:
+# -- predict -----------------------------------------------------------------
+
+def _predict_parser(sub, common) -> None:
     p = sub.add_parser(
-        'predict', help='energies (and forces/stress) of structures in a file',
+        'predict', parents=[common],
+        help='energies (and forces/stress) of structures in a file',
         description='Predict energies (eV), forces (eV/Å) and stress '
         '(eV/Å³) for every structure of an ASE-readable file.')
     p.add_argument('paths', nargs='*', metavar='MODEL STRUCTURES',
@@ -317,11 +346,15 @@ def _predict_parser(sub) -> None:
                    'name, then a structure file ASE can read (only the '
                    'structure file with --pretrained)')
     p.add_argument('--pretrained', metavar='NAME',
-                   help='use a pretrained model shipped with the package '
-                   '(e.g. schnet-qm9-U0; --list shows them)')
+                   help="use the package's pretrained model NAME (e.g. "
+                   'schnet-qm9-U0; --list shows them), never a file of '
+                   'that name')
     p.add_argument('--list', action='store_true',
                    help='list the pretrained models with their test error '
                    'and exit')
+    p.add_argument('--card', metavar='NAME',
+                   help="print a pretrained model's whole card (how it was "
+                   'made, its split, its errors) and exit')
     p.add_argument('--forces', action='store_true',
                    help='also predict forces (eV/Å)')
     p.add_argument('--stress', action='store_true',
@@ -336,37 +369,6 @@ def _predict_parser(sub) -> None:
     p.set_defaults(func=_predict)
 
 
-def _output_format(path: str, overwrite: bool = False,
-                   inputs: Sequence[str] = ()) -> str:
-    r"""The ASE format that :obj:`path` will be written in, checked before
-    any work is done, with the file's safety: an existing file is replaced
-    only with :obj:`overwrite`, an input file never."""
-    from ase.io.formats import filetype, ioformats
-
-    target = Path(path)
-    for source in inputs:
-        if source and target.exists() and Path(source).exists() and \
-                target.resolve() == Path(source).resolve():
-            raise ValueError(f'--out {path} is the input file; write the '
-                             f'results to another file')
-    if target.exists() and not overwrite:
-        raise FileExistsError(f'{path} exists; pass --overwrite to replace '
-                              f'it')
-
-    suffix = Path(path).suffix.lower()
-    if suffix in ('.xyz', '.extxyz'):
-        return 'extxyz'
-    try:
-        fmt = filetype(path, read=False)
-    except Exception:
-        fmt = None
-    if fmt is None or fmt not in ioformats or not ioformats[fmt].can_write:
-        raise ValueError(f"cannot write '{path}': ASE knows no writable "
-                         f'format for the suffix {suffix or "(none)"!r} '
-                         f'(use .extxyz, .traj or .db)')
-    return fmt
-
-
 def _list_pretrained() -> int:
     from pyg_schnet.models import list_pretrained, pretrained_card
     for name in list_pretrained():
@@ -377,83 +379,71 @@ def _list_pretrained() -> int:
     return 0
 
 
+def _print_card(name: str) -> int:
+    import json
+
+    from pyg_schnet.models import pretrained_card
+    card = pretrained_card(name)
+    print(f'{name}')
+    for key, value in card.items():
+        text = json.dumps(value, ensure_ascii=False) \
+            if isinstance(value, (dict, list)) else str(value)
+        print(f'  {key}: {text}')
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     if args.list:
         return _list_pretrained()
-    import ase.io
-    from ase.calculators.singlepoint import SinglePointCalculator
-    from ase.stress import full_3x3_to_voigt_6_stress
-    from torch_geometric.loader import DataLoader
-
-    from pyg_schnet.data import from_ase
-    from pyg_schnet.io import atomic_path
+    if args.card:
+        return _print_card(args.card)
+    from pyg_schnet.data import read_atoms
+    from pyg_schnet.predict import (
+        output_format,
+        predict_structures,
+        write_predictions,
+    )
+    from pyg_schnet.train.evaluate import unseen_elements
+    from pyg_schnet.train.locate import load_trained
 
     expected = 1 if args.pretrained else 2
     if len(args.paths) != expected:
         raise ValueError('give a model (run folder, model.pt or pretrained '
                          'name) and a structure file, or --pretrained NAME '
                          'and a structure file')
-    args.structures = args.paths[-1]
-    fmt = _output_format(args.out, args.overwrite, [args.structures]) \
+    structures = args.paths[-1]
+    fmt = output_format(args.out, args.overwrite, [structures]) \
         if args.out else None
-    model, meta, _ = _load(args.pretrained or args.paths[0])
-    images = _read_atoms(args.structures)
+    model, _, _ = load_trained(args.pretrained or args.paths[0],
+                               pretrained=bool(args.pretrained))
+    images = read_atoms(structures)
     images = images if isinstance(images, list) else [images]
-    dtype = next(model.parameters()).dtype
-    structures = []
-    for k, atoms in enumerate(images):
-        try:
-            structures.append(from_ase(atoms, dtype=dtype))
-        except ValueError as e:
-            raise ValueError(f'{args.structures}, structure {k}: {e}') \
-                from None
-        if args.stress and not atoms.pbc.any():
-            raise ValueError(f'{args.structures}, structure {k}: --stress '
-                             f'needs periodic structures; this one has no '
-                             f'periodic direction')
-    _warn_unseen(model, structures, lambda k: f'structure {k}')
-    for data in structures:
-        for key in ('energy', 'forces', 'stress'):
-            if key in data:
-                del data[key]
-    out_images: List = []
+    from pyg_schnet.data import from_ase
+    _print_unseen(model, unseen_elements(
+        model, [from_ase(a) for a in images]), lambda k: f'structure {k}')
+    results = predict_structures(model, images, args.forces, args.stress,
+                                 args.batch_size, where=structures)
     print(f"{'#':>5} {'formula':>14} {'energy (eV)':>16}"
           + (f" {'max |F| (eV/Å)':>15}" if args.forces else ''))
-    import warnings
-    for batch in DataLoader(structures, batch_size=args.batch_size):
-        with warnings.catch_warnings():  # reported per structure above
-            warnings.filterwarnings('ignore', message='elements .* were not')
-            out = model(batch, forces=args.forces, stress=args.stress)
-        out = out if isinstance(out, tuple) else (out, )
-        energy, rest = out[0].detach(), list(out[1:])
-        forces = rest.pop(0) if args.forces else None
-        stress = rest.pop(0) if args.stress else None
-        for k in range(batch.num_graphs):
-            atoms = images[len(out_images)].copy()  # input coordinates kept
-            results = {'energy': float(energy[k])}
-            line = f'{len(out_images):5d} ' \
-                f'{atoms.get_chemical_formula():>14} ' \
-                f'{results["energy"]:16.6f}'
-            if forces is not None:
-                f = forces[batch.batch == k].detach().double().numpy()
-                results['forces'] = f
-                line += f' {float((f**2).sum(1).max()**0.5):15.4f}'
-            if stress is not None:
-                results['stress'] = full_3x3_to_voigt_6_stress(
-                    stress[k].detach().double().numpy())
-            atoms.calc = SinglePointCalculator(atoms, **results)
-            out_images.append(atoms)
-            print(line)
+    for k, (atoms, result) in enumerate(zip(images, results, strict=True)):
+        line = f"{k:5d} {atoms.get_chemical_formula():>14} " \
+            f"{result['energy']:16.6f}"
+        if args.forces:
+            f = result['forces']
+            line += f' {float((f**2).sum(1).max()**0.5):15.4f}'
+        print(line)
     if args.out:
-        with atomic_path(args.out) as tmp:
-            ase.io.write(tmp, out_images, format=fmt)
-        print(f'wrote {len(out_images)} structures to {args.out}')
+        write_predictions(images, results, args.out, fmt)
+        print(f'wrote {len(results)} structures to {args.out}')
     return 0
 
 
-def _label_parser(sub) -> None:
+# -- label -------------------------------------------------------------------
+
+def _label_parser(sub, common) -> None:
     p = sub.add_parser(
-        'label', help='reference energies/forces from an ASE calculator',
+        'label', parents=[common],
+        help='reference energies/forces from an ASE calculator',
         description='Label structures with a real calculator (EMT or '
         'GFN2-xTB) and write an extxyz/ASE-db dataset, atomically.')
     p.add_argument('--calculator', choices=['emt', 'xtb'], required=True,
@@ -468,7 +458,7 @@ def _label_parser(sub) -> None:
                      'rattle (for xTB)')
     p.add_argument('--per-molecule', type=int, default=10,
                    help='snapshots per SMILES (default: 10)')
-    p.add_argument('--rattle', type=float, default=None,
+    p.add_argument('--rattle', type=_finite_float, default=None,
                    help='displacement in Å (alloys 0.1, molecules 0.05)')
     p.add_argument('--properties', nargs='+', default=['energy', 'forces'],
                    choices=['energy', 'forces', 'stress'],
@@ -484,13 +474,14 @@ def _label_parser(sub) -> None:
 
 
 def _label(args: argparse.Namespace) -> int:
-
     from pyg_schnet.data import (
         label_structures,
         make_calculator,
         molecule_snapshots,
         rattled_alloys,
+        read_atoms,
     )
+    from pyg_schnet.predict import output_format
 
     for name in ('alloys', 'per_molecule'):
         value = getattr(args, name)
@@ -500,9 +491,9 @@ def _label(args: argparse.Namespace) -> int:
     if args.rattle is not None and not args.rattle >= 0:
         raise ValueError(f'--rattle must be a non-negative distance in Å '
                          f'(got {args.rattle})')
-    _output_format(args.out, args.overwrite, [args.structures])
+    output_format(args.out, args.overwrite, [args.structures])
     if args.structures:
-        structures = _read_atoms(args.structures)
+        structures = read_atoms(args.structures)
     elif args.alloys is not None:
         structures = rattled_alloys(args.alloys, rattle=args.rattle or 0.1,
                                     seed=args.seed)
@@ -518,13 +509,19 @@ def _label(args: argparse.Namespace) -> int:
     return 0
 
 
-def _md_parser(sub) -> None:
+# -- md ----------------------------------------------------------------------
+
+def _md_parser(sub, common) -> None:
     p = sub.add_parser(
-        'md', help='(ring-polymer) molecular dynamics with a trained model',
+        'md', parents=[common],
+        help='(ring-polymer) molecular dynamics with a trained model',
         description='Molecular dynamics with a trained model: classical '
         '(--beads 1) or ring-polymer MD (--beads P > 1, nuclear quantum '
         'effects), of --systems copies of a structure at once. Units: fs, '
-        'K, Å, eV.')
+        'K, Å, eV. The trajectory and log are written to OUT.partial and '
+        'LOG.partial and take their names only when every step is done; a '
+        'run stopped early (Ctrl-C, exploding dynamics, an error) leaves '
+        'them there.')
     p.add_argument('model', help='a run folder, model.pt file or '
                    'pretrained model name')
     p.add_argument('structure', help='the initial structure (any file ASE '
@@ -556,8 +553,16 @@ def _md_parser(sub) -> None:
                    '(default: 10)')
     p.add_argument('--all-beads', action='store_true',
                    help='write every bead, not only the centroid')
+    p.add_argument('--max-drift', type=_optional_float, default=0.1,
+                   help='stop when the conserved quantity drifts by more '
+                   "than this, in eV per atom and bead ('none': never; "
+                   'default: 0.1)')
+    p.add_argument('--max-temperature', type=_optional_float, default=None,
+                   help='stop above this temperature in K (default: 10 '
+                   'times --temperature, more for a few atoms)')
     p.add_argument('--overwrite', action='store_true',
-                   help='replace --out and --log if they exist')
+                   help='replace --out and --log if they exist (once the '
+                   'run is complete)')
     p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'],
                    help='where to compute (default: cpu)')
     p.add_argument('--float64', action='store_true',
@@ -566,25 +571,27 @@ def _md_parser(sub) -> None:
 
 
 def _md(args: argparse.Namespace) -> int:
+    import time
+
     import torch
 
+    from pyg_schnet.data import read_atoms
     from pyg_schnet.md import RingPolymerMD
+    from pyg_schnet.md.output import check_output_names
+    from pyg_schnet.threads import set_threads
+    from pyg_schnet.train.locate import load_trained
 
     log = args.log or str(Path(args.out).with_suffix('.log'))
-    if not args.out.endswith(('.extxyz', '.xyz', '.traj')):
-        raise ValueError(f'--out {args.out}: the trajectory must end in '
-                         f'.extxyz, .xyz or .traj')
-    for path in (args.out, log):
-        if Path(path).exists() and not args.overwrite:
-            raise FileExistsError(f'{path} exists; pass --overwrite to '
-                                  f'replace it')
+    check_output_names(args.out, log, [args.structure], args.overwrite)
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise ValueError('--device cuda was asked for, but torch sees no '
                          'CUDA GPU')
-    model, _, _ = _load(args.model)
-    atoms = _read_atoms(args.structure, index=-1)
+    model, _, _ = load_trained(args.model)
+    atoms = read_atoms(args.structure, index=-1)
     from pyg_schnet.data import from_ase
-    _warn_unseen(model, [from_ase(atoms)], lambda k: args.structure)
+    from pyg_schnet.train.evaluate import unseen_elements
+    _print_unseen(model, unseen_elements(model, [from_ase(atoms)]),
+                  lambda k: args.structure)
     thermostat = args.thermostat or ('langevin' if args.beads == 1
                                      else 'pile')
     md = RingPolymerMD(model, atoms, beads=args.beads,
@@ -593,11 +600,13 @@ def _md(args: argparse.Namespace) -> int:
                        systems=args.systems, seed=args.seed,
                        device=args.device,
                        dtype=torch.float64 if args.float64 else
-                       torch.float32)
-    print(f'{args.systems} x {len(atoms)} atoms, {args.beads} beads, '
-          f'{thermostat} at {args.temperature} K, {args.steps} steps of '
-          f'{args.dt} fs')
-    import time
+                       torch.float32, max_drift=args.max_drift,
+                       max_temperature=args.max_temperature)
+    threads, _ = set_threads(args.threads, md.pairs)
+    print(f"{args.systems} x {len(atoms)} atoms, {args.beads} "
+          f"bead{'s' if args.beads > 1 else ''}, {thermostat} at "
+          f'{args.temperature} K, {args.steps} steps of {args.dt} fs, '
+          f"{threads} thread{'s' if threads > 1 else ''}")
     start = time.perf_counter()
     md.run(args.steps, trajectory=args.out, log=log, every=args.every,
            beads=args.all_beads)
@@ -610,9 +619,12 @@ def _md(args: argparse.Namespace) -> int:
     return 0
 
 
-def _explain_parser(sub) -> None:
+# -- explain -----------------------------------------------------------------
+
+def _explain_parser(sub, common) -> None:
     p = sub.add_parser(
-        'explain', help='look inside a trained model: local potentials, '
+        'explain', parents=[common],
+        help='look inside a trained model: local potentials, '
         'element embeddings, atomic energies (PNGs)',
         description='Pictures of what a trained model learned: the local '
         'chemical potential of a probe atom around a molecule, the '
@@ -637,9 +649,9 @@ def _explain_parser(sub) -> None:
                    "of sum 1/|r - r_i| = --level 1/Å) or 'distance-sum' "
                    '(level set of sum |r - r_i| = --level Å, the surface '
                    'of the thesis; refused when empty)')
-    p.add_argument('--offset', type=float, default=1.0,
+    p.add_argument('--offset', type=_finite_float, default=1.0,
                    help='Å beyond the van-der-Waals surface (default: 1.0)')
-    p.add_argument('--level', type=float, default=None,
+    p.add_argument('--level', type=_finite_float, default=None,
                    help='level of the inverse (1/Å) or distance-sum (Å) '
                    'surface')
     p.add_argument('--elements', nargs='+', default=None,
@@ -651,47 +663,24 @@ def _explain_parser(sub) -> None:
     p.set_defaults(func=_explain)
 
 
-def _explain_molecule(args: argparse.Namespace):
-    import torch
-
-    from pyg_schnet.data import from_ase, from_smiles
-    if args.smiles:
-        data = from_smiles(args.smiles, seed=0, dtype=torch.float64)
-        name = args.smiles
-    elif args.structure:
-        atoms = _read_atoms(args.structure, index=-1)
-        data = from_ase(atoms, torch.float64)
-        name = Path(args.structure).name
-    else:
-        raise ValueError('give the molecule with --smiles or --structure')
-    if args.remove_atom:
-        keep = torch.ones(data.num_nodes, dtype=torch.bool)
-        for k in args.remove_atom:
-            if not 0 <= k < data.num_nodes:
-                raise ValueError(f'--remove-atom {k}: the molecule has atoms '
-                                 f'0..{data.num_nodes - 1}')
-            keep[k] = False
-        data = from_ase(_atoms_of(data, keep), torch.float64)
-        name += f' without atom {", ".join(map(str, args.remove_atom))}'
-    return data, name
-
-
-def _atoms_of(data, keep):
-    from ase import Atoms
-    return Atoms(numbers=data.z[keep].numpy(),
-                 positions=data.pos[keep].numpy())
-
-
 def _explain(args: argparse.Namespace) -> int:
-    from ase.data import atomic_numbers, chemical_symbols
+    from ase.data import atomic_numbers
 
     from pyg_schnet import interpret
+    from pyg_schnet.interpret.explain import (
+        atomic_energy_table,
+        explained_molecule,
+        potential_extremes,
+        probe_surface,
+    )
+    from pyg_schnet.train.evaluate import unseen_elements
+    from pyg_schnet.train.locate import load_trained
     if not args.out.lower().endswith('.png'):
         raise ValueError(f'--out {args.out}: write a .png')
     if Path(args.out).exists() and not args.overwrite:
         raise FileExistsError(f'{args.out} exists; pass --overwrite to '
                               f'replace it')
-    model, meta, _ = _load(args.model)
+    model, meta, _ = load_trained(args.model)
     model = model.double()
     label = meta.get('name') or Path(args.model).name
     if args.what == 'embeddings':
@@ -710,63 +699,79 @@ def _explain(args: argparse.Namespace) -> int:
             print(f'  {symbol:>2} (group {group:>2}): {a:+.3f} {b:+.3f}')
         interpret.plot_embeddings(result, args.out,
                                   f'element embeddings of {label}')
-    else:
-        data, name = _explain_molecule(args)
-        _warn_unseen(model, [data], lambda k: name)
-        if args.what == 'atoms':
-            energies = interpret.atomic_energies(model, data)
-            print(f'atomic energies of {name} (eV; sum '
-                  f'{float(energies.sum()):.4f} eV):')
-            for k, (z, e) in enumerate(zip(data.z.tolist(),
-                                           energies.tolist(), strict=True)):
-                print(f'  {k:3d} {chemical_symbols[z]:>2} {e:14.4f}')
-            interpret.plot_atomic_energies(
-                data, energies, args.out, f'{name}: atomic energies '
-                f'({label})', reference=model.atomref
-                if model.use_atomref else None)
+        print(f'wrote {args.out}')
+        return 0
+    data, name = explained_molecule(args.smiles, args.structure,
+                                    args.remove_atom)
+    _print_unseen(model, unseen_elements(model, [data]), lambda k: name)
+    if args.what == 'atoms':
+        table = atomic_energy_table(model, data)
+        energies = table['absolute']
+        print(f'atomic energies of {name} (eV; they sum to the energy, '
+              f'{float(energies.sum()):.4f} eV)')
+        if table['has_reference']:
+            print(f"{'#':>5} {'':>2} {'absolute':>14} {'free atom':>14} "
+                  f"{'absolute - free atom':>21}  (the picture shows the "
+                  f'last column)')
+            for k, (s, a, r, d) in enumerate(zip(
+                    table['symbols'], energies.tolist(),
+                    table['reference'].tolist(), table['relative'].tolist(),
+                    strict=True)):
+                print(f'{k:5d} {s:>2} {a:14.4f} {r:14.4f} {d:21.4f}')
         else:
-            probe = atomic_numbers.get(args.probe)
-            if probe is None:
-                raise ValueError(f'unknown probe element {args.probe!r}')
-            if args.surface == 'vdw':
-                points = interpret.vdw_surface(data, offset=args.offset,
-                                               density=6.0)
-            elif args.level is None:
-                raise ValueError(f'--surface {args.surface} needs --level')
-            elif args.surface == 'inverse':
-                points = interpret.inverse_distance_surface(data, args.level)
-            else:
-                points = interpret.distance_sum_surface(data, args.level)
-            omega = interpret.local_potential(model, data, points, probe)
-            _report_extremes(data, points, omega)
-            interpret.plot_potential(
-                data, points, omega, args.out, f'{name}: {args.probe} probe '
-                f'on the {args.surface} surface ({label})', args.probe)
+            print(f"{'#':>5} {'':>2} {'absolute':>14}  (no free-atom "
+                  f'references in this model: the picture shows these)')
+            for k, (s, a) in enumerate(zip(table['symbols'],
+                                           energies.tolist(), strict=True)):
+                print(f'{k:5d} {s:>2} {a:14.4f}')
+        interpret.plot_atomic_energies(
+            data, energies, args.out, f'{name}: atomic energies '
+            f'({label})', reference=model.atomref
+            if model.use_atomref else None)
+    else:
+        probe = atomic_numbers.get(args.probe)
+        if probe is None:
+            raise ValueError(f'unknown probe element {args.probe!r}')
+        points = probe_surface(data, args.surface, args.offset, args.level)
+        omega = interpret.local_potential(model, data, points, probe)
+        for row in potential_extremes(data, points, omega):
+            print(f"{row['what']} potential {row['value']:.4f} eV, nearest "
+                  f"atom {row['atom']}")
+        interpret.plot_potential(
+            data, points, omega, args.out, f'{name}: {args.probe} probe '
+            f'on the {args.surface} surface ({label})', args.probe)
     print(f'wrote {args.out}')
     return 0
 
 
-def _report_extremes(data, points, omega) -> None:
-    from ase.data import chemical_symbols
-    for what, k in (('lowest', int(omega.argmin())),
-                    ('highest', int(omega.argmax()))):
-        nearest = int((data.pos - points[k]).norm(dim=-1).argmin())
-        print(f'{what} potential {float(omega[k]):.4f} eV, nearest atom '
-              f'{chemical_symbols[int(data.z[nearest])]}{nearest}')
+# -- the command -------------------------------------------------------------
+
+def _version() -> str:
+    from pyg_schnet import __version__
+    return f'pyg-schnet {__version__}'
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog='pyg-schnet',
         description='SchNet and DTNN for PyTorch Geometric. Units: Å, eV, '
         'eV/Å, eV/Å³.')
-    sub = parser.add_subparsers(dest='command', required=True)
-    _train_parser(sub)
-    _evaluate_parser(sub)
-    _predict_parser(sub)
-    _label_parser(sub)
-    _md_parser(sub)
-    _explain_parser(sub)
+    parser.add_argument('--version', action='version', version=_version())
+    sub = parser.add_subparsers(dest='command', required=True,
+                                parser_class=_Parser)
+    common = _common()
+    for add in (_train_parser, _evaluate_parser, _predict_parser,
+                _label_parser, _md_parser, _explain_parser):
+        add(sub, common)
+    return parser
+
+
+def _subparser(parser: argparse.ArgumentParser,
+               command: Optional[str]) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and \
+                command in action.choices:
+            return action.choices[command]
     return parser
 
 
@@ -774,22 +779,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     r"""Runs the command; every failure ends in one line
     ``error: ...`` on stderr and a non-zero exit status, never a
     traceback (set ``PYG_SCHNET_DEBUG=1`` to see one)."""
-    import os
     import warnings
 
-    from pyg_schnet.allocator import tune_allocator
-
     parser = build_parser()
-    args = parser.parse_args(argv)
-    tune_allocator()  # large graphs: 2.5x faster (see pyg_schnet.allocator)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _subparser(parser, args.command).error(
+            _unknown_options(_subparser(parser, args.command), extras))
     debug = os.environ.get('PYG_SCHNET_DEBUG') == '1'
     with warnings.catch_warnings():
         if not debug:  # one line per warning, without source lines
             warnings.showwarning = _show_warning
         try:
+            from pyg_schnet.allocator import tune_allocator
+            from pyg_schnet.threads import set_threads
+            set_threads(args.threads)
+            # Large graphs: 2.5x faster (see pyg_schnet.allocator).
+            tune_allocator()
             return args.func(args)
-        except KeyboardInterrupt:
-            print('error: interrupted', file=sys.stderr)
+        except KeyboardInterrupt as e:
+            detail = str(e).strip()
+            print(f'error: interrupted{": " + detail if detail else ""}',
+                  file=sys.stderr)
             return 130
         except Exception as e:  # the CLI never ends in a traceback
             if debug:
@@ -799,11 +810,19 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _describe(e: Exception) -> str:
-    from pyg_schnet.io import RunLockedError
+    from pyg_schnet.io import DiskFullError, RunLockedError, disk_full_error
+    from pyg_schnet.md import MDRunError
 
     expected = (ValueError, FileNotFoundError, FileExistsError,
-                PermissionError, RunLockedError, ImportError)
+                PermissionError, RunLockedError, ImportError, MemoryError,
+                MDRunError, DiskFullError)
+    full = None if isinstance(e, DiskFullError) else \
+        disk_full_error(e, getattr(e, 'filename', None) or '.')
+    if full is not None:
+        e = full
     message = str(e).strip() or type(e).__name__
+    if isinstance(e, DiskFullError):
+        return message
     if isinstance(e, PermissionError) and e.filename:
         return f'permission denied: {e.filename}'
     if isinstance(e, OSError) and e.strerror and e.filename:

@@ -76,3 +76,21 @@ def test_layers_are_scriptable(layer):
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', DeprecationWarning)
         torch.jit.script(layer)
+
+
+@pytest.mark.parametrize('structure', ['molecule', 'crystal'])
+def test_export_from_one_structure(structure):
+    # Regression (issue 17, case 10): one example structure failed with
+    # torch's "Constraints violated"; the program must take any batch.
+    model = small_models()['schnet']
+    one = from_ase(molecule('CH3CH2OH') if structure == 'molecule' else
+                   bulk('Cu', 'fcc', a=3.6) * (2, 1, 1), torch.float64)
+    batch, inputs = _inputs(model, [one])
+    module = export_energy(model, *inputs).module()
+    torch.testing.assert_close(module(*inputs), model(batch), rtol=1e-10,
+                               atol=1e-10)
+    others = [from_ase(molecule(name), torch.float64)
+              for name in ('H2O', 'NH3', 'C6H6')]
+    other_batch, other_inputs = _inputs(model, others)
+    torch.testing.assert_close(module(*other_inputs), model(other_batch),
+                               rtol=1e-10, atol=1e-10)

@@ -56,6 +56,30 @@ def test_probes_leave_the_molecule_bit_identical(model):
     assert torch.equal(atoms, atomic_energies(model, data))
 
 
+@pytest.mark.parametrize('probe_z', [1, 8])
+def test_probe_equals_the_model_on_molecule_plus_probe(model, probe_z):
+    # An independent computation of what local_potential claims: the
+    # model's own per-atom energies on the molecule with the probe added as
+    # an atom, every edge kept except those leaving the probe (it receives
+    # messages and sends none). The molecule's atoms must then get their
+    # energies without a probe, and the probe must get Omega.
+    from pyg_schnet.graph import radius_graph
+    data = _molecule()
+    points = vdw_surface(data, offset=0.8)[::37]
+    omega = local_potential(model, data, points, probe_z=probe_z)
+    alone = atomic_energies(model, data)
+    n = data.num_nodes
+    for k in range(points.size(0)):
+        z = torch.cat([data.z, torch.tensor([probe_z])])
+        pos = torch.cat([data.pos, points[k:k + 1]])
+        edge_index = radius_graph(pos, model.cutoff)
+        edge_index = edge_index[:, edge_index[0] != n]  # probe sends none
+        batch = torch.zeros(n + 1, dtype=torch.long)
+        y = model.per_atom_energy(z, pos, edge_index, batch).detach()
+        torch.testing.assert_close(y[:n], alone, rtol=1e-10, atol=1e-10)
+        torch.testing.assert_close(y[n], omega[k], rtol=1e-10, atol=1e-10)
+
+
 def test_probe_far_away_gets_the_isolated_atom_value(model):
     data = _molecule()
     far = data.pos.mean(dim=0) + torch.tensor([[50.0, 0, 0], [0, 80.0, 0]],
@@ -233,4 +257,4 @@ def test_predict_with_a_pretrained_model(tmp_path, capsys):
     assert main(['predict', '--pretrained', 'no-such-model',
                  str(path)]) == 2
     err = capsys.readouterr().err
-    assert '(pretrained: dtnn-qm9-U0, schnet-qm9-U0)' in err
+    assert '(available: dtnn-qm9-U0, schnet-qm9-U0)' in err

@@ -147,7 +147,7 @@ def test_copied_run_resumes_in_the_copy_from_another_directory(
                  '4', '--no-progress']) == 0
     assert _snapshot(original) == before, 'the original run was touched'
     assert sorted(epoch_metrics(copy / 'metrics.csv')['val_loss']) == \
-        [0, 1, 2, 3]
+        [1, 2, 3, 4]
     assert main(['evaluate', str(copy)]) == 0
     assert main(['evaluate', str(original)]) == 0
     capsys.readouterr()
@@ -670,7 +670,7 @@ def test_resume_of_a_run_killed_before_its_first_checkpoint(
     assert main(['train', '--resume', '--run-dir', str(run),
                  '--no-progress']) == 0
     assert 'no checkpoint yet' in capsys.readouterr().out
-    assert sorted(epoch_metrics(run / 'metrics.csv')['val_loss']) == [0, 1]
+    assert sorted(epoch_metrics(run / 'metrics.csv')['val_loss']) == [1, 2]
 
 
 def test_failed_pretrained_comparison_does_not_fail_a_finished_run(

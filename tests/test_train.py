@@ -84,7 +84,7 @@ def test_cli_trains_energy_and_forces_and_exports(emt_file, tmp_path,
     results = json.loads((run / 'results.json').read_text())
     metrics = epoch_metrics(run / 'metrics.csv')
     losses = metrics['train_loss']
-    assert losses[max(losses)] < 0.5 * losses[0]
+    assert losses[max(losses)] < 0.5 * losses[1]  # epochs count from 1
     for epoch, mse in metrics['val_energy_mse'].items():
         assert metrics['val_energy_rmse'][epoch] == pytest.approx(mse**0.5)
     for name in ('config.yaml', 'split.pt', 'model.pt', 'parity.png',
@@ -177,10 +177,10 @@ def test_resume_after_kill_loses_no_epoch(emt_file, tmp_path):
     assert main(['train', '--resume', '--run-dir', str(run),
                  '--no-progress']) == 0
     metrics = epoch_metrics(run / 'metrics.csv')
-    assert sorted(metrics['val_loss']) == list(range(8))
-    assert sorted(metrics['train_loss']) == list(range(8))
+    assert sorted(metrics['val_loss']) == list(range(1, 9))
+    assert sorted(metrics['train_loss']) == list(range(1, 9))
     # The epochs done before the kill are kept, not trained again.
-    for epoch in range(killed_at + 1):
+    for epoch in range(1, killed_at + 2):  # epochs count from 1
         assert metrics['val_loss'][epoch] == before[epoch]
     final = torch.load(last, weights_only=True)
     assert final['epoch'] == 7
@@ -221,7 +221,7 @@ def test_cli_ddp_run_is_one_run(emt_file, tmp_path):
                                                  '--strategy', 'ddp')],
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(epoch_metrics(run / 'metrics.csv')['val_loss']) == [0, 1]
+    assert sorted(epoch_metrics(run / 'metrics.csv')['val_loss']) == [1, 2]
     assert (run / 'model.pt').exists()
 
 

@@ -1,7 +1,12 @@
 """Structures to :class:`~torch_geometric.data.Data`: ASE, RDKit, files,
 QM9, and reference labels from ASE calculators."""
 from pyg_schnet.data.ase import from_ase, to_ase
-from pyg_schnet.data.files import AtomsDataset, check_labels, read_structures
+from pyg_schnet.data.files import (
+    AtomsDataset,
+    check_labels,
+    read_atoms,
+    read_structures,
+)
 from pyg_schnet.data.labelling import (
     label_structures,
     make_calculator,
@@ -29,6 +34,7 @@ __all__ = [
     'qm9_split',
     'random_split',
     'rattled_alloys',
+    'read_atoms',
     'read_structures',
     'to_ase',
 ]

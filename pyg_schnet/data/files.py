@@ -13,10 +13,31 @@ from pyg_schnet.data.cache import (
     atomic_save_dataset,
     pre_processing_key,
 )
+from pyg_schnet.graph import check_geometry
 
 PathOrPaths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 
 _LABELS = ('energy', 'forces', 'stress')
+
+
+def read_atoms(path: Union[str, os.PathLike], index=':'):
+    r"""The structures of a file ASE reads (:obj:`index` as in
+    :func:`ase.io.read`: a list for slices, one :class:`~ase.Atoms` for an
+    integer), with errors naming the file.
+
+    Raises:
+        FileNotFoundError: if there is no such file.
+        ValueError: if ASE cannot read it, or it holds no structure.
+    """
+    if not osp.exists(path):
+        raise FileNotFoundError(f'no such structure file: {path}')
+    try:
+        images = ase.io.read(path, index=index)
+    except Exception as e:  # ASE raises many types for bad files
+        raise ValueError(f'ASE cannot read {path}: {e}') from e
+    if isinstance(images, list) and not images:
+        raise ValueError(f'{path} holds no structures')
+    return images
 
 
 def read_structures(paths: PathOrPaths, index: str = ':') -> List[Data]:
@@ -28,6 +49,12 @@ def read_structures(paths: PathOrPaths, index: str = ':') -> List[Data]:
     either lose its labels silently or break batching, so it is reported
     by file and frame.
 
+    Every structure is checked as it is read (:func:`from_ase`, and
+    :func:`~pyg_schnet.graph.check_geometry`: unknown elements, non-finite
+    positions, cells or labels, labels of the wrong shape, singular cells,
+    overlapping atoms), so that a bad frame stops the work before it
+    starts, named by file and frame.
+
     Raises:
         FileNotFoundError: if a file does not exist.
         ValueError: if ASE cannot read a file, a structure is invalid (file
@@ -37,21 +64,16 @@ def read_structures(paths: PathOrPaths, index: str = ':') -> List[Data]:
         paths = [paths]
     out, where = [], []
     for path in paths:
-        if not osp.exists(path):
-            raise FileNotFoundError(f'no such structure file: {path}')
-        try:
-            images = ase.io.read(path, index=index)
-        except Exception as e:  # ASE raises many types for bad files
-            raise ValueError(f'ASE cannot read {path}: {e}') from e
+        images = read_atoms(path, index)
         if not isinstance(images, list):
             images = [images]
-        if not images:
-            raise ValueError(f'{path} holds no structures')
         for k, atoms in enumerate(images):
             try:
-                out.append(from_ase(atoms))
+                data = from_ase(atoms)
+                check_geometry(data.z, data.pos, data.cell, data.pbc)
             except ValueError as e:
-                raise ValueError(f'{path}, structure {k}: {e}') from e
+                raise ValueError(f'{path}, frame {k}: {e}') from None
+            out.append(data)
             where.append(f'{path} frame {k}')
     check_labels(out, where)
     return out
@@ -151,7 +173,8 @@ class AtomsDataset(CachedInMemoryDataset):
 
     @property
     def processed_file_names(self) -> List[str]:
-        return ['atoms_v2.pt']
+        # v3: every structure checked (check_geometry) when processed.
+        return ['atoms_v3.pt']
 
     def process(self):
         atomic_save_dataset(self._read(), self.processed_paths[0])

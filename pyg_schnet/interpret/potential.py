@@ -3,6 +3,8 @@ a point near a molecule, as in K. T. Schütt's thesis and
 `"Quantum-chemical insights from deep tensor neural networks"
 <https://www.nature.com/articles/ncomms13890>`_."""
 
+import math
+
 import torch
 from torch import Tensor
 from torch_geometric.data import Data
@@ -213,9 +215,24 @@ def vdw_surface(data: Data, offset: float = 1.0, scale: float = 1.0,
     :math:`\delta \approx 1` Å it passes where a bonding partner or a
     hydrogen-bond donor would sit."""
     from ase.data.vdw_alvarez import vdw_radii
+    for name, value in (('offset', offset), ('scale', scale),
+                        ('density', density)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise ValueError(f"'{name}' must be a finite number (got "
+                             f'{value!r})')
+    if not (scale > 0 and density > 0):
+        raise ValueError(f"'scale' and 'density' must be positive (got "
+                         f'{scale} and {density} points per Å²)')
     pos = data.pos.double()
     radii = torch.tensor([vdw_radii[int(z)] for z in data.z],
                          dtype=torch.float64) * scale + offset
+    if not bool((radii > 0).all()):
+        raise ValueError(f'offset {offset} Å puts the surface inside the '
+                         f'atoms (a sphere radius is not positive); use an '
+                         f'offset above {-float(radii.min() - offset):.2f} Å')
+    _check_points(int((4 * math.pi * radii**2 * density).sum()),
+                  pos.size(0), 'the van-der-Waals surface (lower density or '
+                  'offset)')
     points = []
     for i in range(pos.size(0)):
         count = max(int(4 * torch.pi * radii[i]**2 * density), 12)
@@ -224,6 +241,23 @@ def vdw_surface(data: Data, offset: float = 1.0, scale: float = 1.0,
                   radii - 1e-9).any(dim=1)
         points.append(sphere[~inside])
     return torch.cat(points)
+
+
+#: Most probe points (or ray samples) a surface may hold.
+MAX_POINTS = 50_000_000
+
+
+def _check_points(count: int, atoms: int, what: str) -> None:
+    r"""Refuses a surface of more than :data:`MAX_POINTS` points (or
+    whose distance table would not fit in memory) before it is built."""
+    from pyg_schnet.models.memory import available_memory
+    need = 8 * 3 * count * max(atoms, 1) * 2
+    have = available_memory('cpu')
+    if count > MAX_POINTS or (have is not None and need > have):
+        raise MemoryError(f'{what}: {count:,} points would need about '
+                          f'{need / 1e9:.1f} GB (limit {MAX_POINTS:,} '
+                          f'points' + (f', {have / 1e9:.1f} GB available'
+                                       if have is not None else '') + ')')
 
 
 def _fibonacci_sphere(count: int) -> Tensor:
@@ -243,6 +277,14 @@ def _rays(f, centre: Tensor, level: float, directions: int,
     ray is past the level, a grid of :obj:`grid` points locates the last
     crossing, bisection refines it. Rays without a crossing are
     dropped."""
+    if isinstance(directions, bool) or not isinstance(directions, int) or \
+            directions < 1:
+        raise ValueError(f"'directions' must be a positive integer (got "
+                         f'{directions!r})')
+    if not (isinstance(level, (int, float)) and math.isfinite(level)):
+        raise ValueError(f"'level' must be a finite number (got {level!r})")
+    _check_points(directions * (grid + 1), centre.numel(),
+                  f'{directions} rays (use fewer directions)')
     u = _fibonacci_sphere(directions)
 
     def beyond(t):

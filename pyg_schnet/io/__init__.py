@@ -3,16 +3,20 @@
 ``models``, ``data``, ``train``, ``md`` and ``interpret`` all import it
 downward."""
 from pyg_schnet.io.atomic import (
+    DiskFullError,
     atomic_path,
     atomic_torch_save,
     atomic_write_csv,
     atomic_write_text,
+    commit_file,
+    disk_full_error,
 )
 from pyg_schnet.io.load import CorruptFileError, UnsafeFileError, safe_load
 from pyg_schnet.io.lock import RunLock, RunLockedError
 
 __all__ = [
     'CorruptFileError',
+    'DiskFullError',
     'RunLock',
     'RunLockedError',
     'UnsafeFileError',
@@ -20,5 +24,7 @@ __all__ = [
     'atomic_torch_save',
     'atomic_write_csv',
     'atomic_write_text',
+    'commit_file',
+    'disk_full_error',
     'safe_load',
 ]

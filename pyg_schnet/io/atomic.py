@@ -8,13 +8,13 @@ Every write goes to a temporary file in the *same folder* as the target
 itself is ``fsync``-ed so the rename survives a crash.
 """
 import csv
+import errno
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, Sequence, Union
-
-import torch
+from typing import Any, Dict, Iterable, Iterator, Optional, Sequence, Union
 
 PathLike = Union[str, os.PathLike]
 
@@ -30,6 +30,48 @@ def _fsync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class DiskFullError(OSError):
+    r"""A write failed because the disk is full; names the file and the
+    space left."""
+
+
+def disk_full_error(error: BaseException, path: PathLike
+                    ) -> Optional[DiskFullError]:
+    r"""A :class:`DiskFullError` naming :obj:`path` when :obj:`error` is
+    a write that failed for lack of space (``ENOSPC``/``EDQUOT``, or a
+    writer's own error such as torch's "file write failed" while the disk
+    has less than 1 MB left), else :obj:`None`."""
+    folder = Path(path).absolute().parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    errors = (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))
+    cause = error
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno in errors:
+            break
+        cause = cause.__cause__ or cause.__context__
+    if cause is None and not (free is not None and free < 2**20 and
+                              'write' in str(error).lower()):
+        return None
+    left = f' ({free / 1e6:.1f} MB left there)' if free is not None else ''
+    return DiskFullError(errno.ENOSPC, f'No space left on device while '
+                         f'writing {path}{left}; the previous file, if any, '
+                         f'is untouched')
+
+
+def commit_file(tmp: PathLike, path: PathLike) -> None:
+    r"""Gives the finished file :obj:`tmp` the name :obj:`path` (same
+    folder): its content is synced to disk, it replaces :obj:`path` in one
+    :func:`os.replace`, and the folder is synced so the rename survives a
+    crash."""
+    with open(tmp, 'rb+') as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_folder(Path(path).absolute().parent)
 
 
 @contextmanager
@@ -60,10 +102,12 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     os.chmod(tmp, 0o666 & ~umask)
     try:
         yield tmp
-        with open(tmp, 'rb+') as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_folder(path.parent)
+        commit_file(tmp, path)
+    except Exception as e:
+        full = disk_full_error(e, path)
+        if full is not None:
+            raise full from e
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -71,6 +115,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
 
 def atomic_torch_save(obj: Any, path: PathLike) -> None:
     r""":func:`torch.save` to :obj:`path`, atomically."""
+    import torch
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 

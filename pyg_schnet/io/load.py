@@ -10,9 +10,10 @@ failure into an error naming the file.
 import os
 import pickle
 import zipfile
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
-import torch
+if TYPE_CHECKING:  # pragma: no cover - torch is imported when loading
+    import torch
 
 PathLike = Union[str, os.PathLike]
 
@@ -28,7 +29,7 @@ class UnsafeFileError(CorruptFileError):
 
 
 def safe_load(path: PathLike, what: str = 'torch file',
-              map_location: Union[str, torch.device, None] = 'cpu') -> Any:
+              map_location: Union[str, 'torch.device', None] = 'cpu') -> Any:
     r"""Loads :obj:`path` with :obj:`torch.load(..., weights_only=True)`.
 
     Args:
@@ -56,6 +57,7 @@ def safe_load(path: PathLike, what: str = 'torch file',
                                f'file written by torch.save: truncated, '
                                f'corrupt or another kind of file)')
     try:
+        import torch
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         message = str(e)

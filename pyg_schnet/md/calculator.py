@@ -1,4 +1,5 @@
 """An ASE calculator for pyg_schnet models."""
+import copy
 import os
 from typing import List, Union
 
@@ -25,6 +26,10 @@ class SchNetCalculator(Calculator):
     every pair listed once: the results are the same as with a fresh graph
     on every step.
 
+    The calculator computes with its own copy of the model, in
+    :obj:`dtype` on :obj:`device` and in evaluation mode; the model passed
+    in is not changed.
+
     Works with ASE's optimisers (BFGS, FIRE, ...), its MD drivers
     (VelocityVerlet, Langevin, NPT) and, through
     :class:`ase.calculators.socketio.SocketClient`, with i-PI.
@@ -37,6 +42,11 @@ class SchNetCalculator(Calculator):
             :obj:`torch.float64`. (default: :obj:`torch.float32`)
         skin (float, optional): Skin of the reused graph in Å.
             (default: :obj:`0.5`)
+        tune_malloc (bool, optional): Call
+            :func:`pyg_schnet.allocator.tune_allocator`, which changes
+            glibc's ``malloc`` settings *for the whole process* (large
+            graphs get faster, peak memory higher); :obj:`False` leaves
+            them alone. (default: :obj:`True`)
         **kwargs: Passed to :class:`~ase.calculators.calculator.Calculator`.
     """
     implemented_properties: List[str] = ['energy', 'free_energy', 'forces',
@@ -45,19 +55,23 @@ class SchNetCalculator(Calculator):
     def __init__(self, model: AtomisticModel,
                  device: Union[str, torch.device] = 'cpu',
                  dtype: torch.dtype = torch.float32, skin: float = 0.5,
-                 **kwargs):
+                 tune_malloc: bool = True, **kwargs):
         super().__init__(**kwargs)
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"'dtype' must be torch.float32 or float64, "
                              f'got {dtype}')
-        from pyg_schnet.allocator import tune_allocator
-        tune_allocator()
+        if tune_malloc:
+            from pyg_schnet.allocator import tune_allocator
+            tune_allocator()
         self.device = torch.device(device)
         if self.device.type == 'cuda' and not torch.cuda.is_available():
             raise ValueError('device cuda was asked for, but torch sees no '
                              'CUDA GPU')
         self.dtype = dtype
-        self.model = model.to(device=self.device, dtype=dtype).eval()
+        # The calculator's own copy: the caller's model keeps its dtype,
+        # device and training mode.
+        self.model = copy.deepcopy(model).to(device=self.device,
+                                             dtype=dtype).eval()
         self.graph = VerletGraph(self.model.cutoff, skin)
 
     @classmethod

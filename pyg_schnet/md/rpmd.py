@@ -1,19 +1,10 @@
-r"""Batched molecular dynamics and ring-polymer molecular dynamics (RPMD).
-
-The ring polymer of :math:`P` beads samples
-:math:`\exp(-\beta_P H_P)` with :math:`\beta_P = \beta / P` and
-
-.. math::
-    H_P = \sum_{j=1}^{P} \left[ \sum_i \frac{|\mathbf{p}_{j,i}|^2}{2 m_i}
-    + \frac{1}{2} m_i \omega_P^2 |\mathbf{q}_{j,i} - \mathbf{q}_{j+1,i}|^2
-    + V(\mathbf{q}_j) \right], \qquad \omega_P = \frac{P k_B T}{\hbar},
-
-(Ceriotti, Parrinello, Markland, Manolopoulos, `J. Chem. Phys. 133, 124104
-(2010) <https://doi.org/10.1063/1.3489925>`_), with :math:`\mathbf{q}_{P+1}
-= \mathbf{q}_1`. :math:`P = 1` is classical MD.
-"""
+r"""Batched molecular dynamics and ring-polymer molecular dynamics (RPMD):
+the driver. The physics is in :mod:`pyg_schnet.md.ring_polymer` (pure
+functions of tensors) and the files in :mod:`pyg_schnet.md.output`; this
+module owns the state, the model's copy, the input checks and the watch
+for exploding dynamics."""
+import copy
 import math
-import os
 import sys
 from typing import Dict, List, Optional, Sequence, Union
 
@@ -22,47 +13,58 @@ import torch
 from ase import Atoms, units
 from torch import Tensor
 
+from pyg_schnet.graph import check_distances, check_structure
+from pyg_schnet.io import disk_full_error
+from pyg_schnet.md.constraints import free_atoms_mask
 from pyg_schnet.md.graph import VerletGraph
+from pyg_schnet.md.output import MDOutput
+from pyg_schnet.md.ring_polymer import (
+    HBAR,
+    bead_kinetic,
+    centroid_kinetic,
+    centroid_virial_kinetic,
+    force_step,
+    free_ring_polymer_step,
+    kinetic_temperature,
+    mode_frequencies,
+    normal_modes,
+    pile_friction,
+    primitive_kinetic,
+    ring_frequency,
+    ring_polymer_hamiltonian,
+    thermal_momenta,
+    thermostat_step,
+)
+from pyg_schnet.models import edge_vectors
+from pyg_schnet.models.memory import check_memory
 
-#: ħ in ASE units (eV · ASE time).
-HBAR = units._hbar * units.J * units.s
+__all__ = ['HBAR', 'MDRunError', 'MDInterrupted', 'RingPolymerMD',
+           'mode_frequencies', 'normal_modes']
 
 # Random normal draws per system generated at once (see _noise).
 _NOISE_BLOCK = 64
 
-
-def normal_modes(beads: int) -> Tensor:
-    r"""The orthogonal matrix :math:`C` :obj:`[P, P]` (float64) of the free
-    ring polymer's normal modes, :math:`\tilde q_k = \sum_j q_j C_{jk}`:
-
-    .. math::
-        C_{jk} = \begin{cases}
-        \sqrt{1/P} & k = 0 \\
-        \sqrt{2/P} \cos(2\pi jk/P) & 1 \le k < P/2 \\
-        \sqrt{1/P} (-1)^j & k = P/2 \\
-        \sqrt{2/P} \sin(2\pi jk/P) & P/2 < k < P
-        \end{cases}
-
-    with frequencies :math:`\omega_k = 2\omega_P \sin(k\pi/P)`
-    (:func:`mode_frequencies`)."""
-    P = beads
-    j = torch.arange(P, dtype=torch.float64).unsqueeze(1)
-    k = torch.arange(P, dtype=torch.float64).unsqueeze(0)
-    C = torch.empty(P, P, dtype=torch.float64)
-    C[:, :] = math.sqrt(2.0 / P) * torch.where(
-        k < P / 2, torch.cos(2 * math.pi * j * k / P),
-        torch.sin(2 * math.pi * j * k / P))
-    C[:, 0] = math.sqrt(1.0 / P)
-    if P % 2 == 0:
-        C[:, P // 2] = math.sqrt(1.0 / P) * (-1.0)**j.view(-1)
-    return C
+#: Steps between two checks of the blow-up watch (also run at every
+#: written frame).
+WATCH_INTERVAL = 10
 
 
-def mode_frequencies(beads: int, omega_p: float) -> Tensor:
-    r""":math:`\omega_k = 2\omega_P \sin(k\pi/P)`, :obj:`[P]` (float64, in
-    the unit of :obj:`omega_p`)."""
-    k = torch.arange(beads, dtype=torch.float64)
-    return 2.0 * omega_p * torch.sin(k * math.pi / beads)
+class MDRunError(RuntimeError):
+    r"""An MD run stopped before its last step: exploding dynamics, a
+    non-finite state, or an error in the model. :attr:`partial_files` are
+    the ``.partial`` files holding what was written up to then (the final
+    file names were not touched)."""
+    def __init__(self, message: str, partial_files: Sequence[str] = ()):
+        super().__init__(message)
+        self.partial_files = list(partial_files)
+
+
+class MDInterrupted(KeyboardInterrupt):
+    r"""Ctrl-C during :meth:`RingPolymerMD.run`; :attr:`partial_files` as
+    in :class:`MDRunError`."""
+    def __init__(self, message: str, partial_files: Sequence[str] = ()):
+        super().__init__(message)
+        self.partial_files = list(partial_files)
 
 
 class RingPolymerMD:
@@ -79,9 +81,12 @@ class RingPolymerMD:
     in normal-mode coordinates, thermostat steps around it):
     :math:`O(\Delta t/2)\,B(\Delta t/2)\,A(\Delta t)\,B(\Delta t/2)\,
     O(\Delta t/2)`, where :math:`B` adds the physical forces to the bead
-    momenta, :math:`A` rotates each normal mode :math:`k` as a harmonic
-    oscillator of frequency :math:`\omega_k = 2\omega_P\sin(k\pi/P)`
-    (free flight for :math:`k = 0`), and :math:`O` is the thermostat:
+    momenta (:func:`~pyg_schnet.md.ring_polymer.force_step`), :math:`A`
+    rotates each normal mode :math:`k` as a harmonic oscillator of
+    frequency :math:`\omega_k = 2\omega_P\sin(k\pi/P)` (free flight for
+    :math:`k = 0`; :func:`~pyg_schnet.md.ring_polymer.free_ring_polymer_step`)
+    and :math:`O` is the thermostat
+    (:func:`~pyg_schnet.md.ring_polymer.thermostat_step`):
 
     * :obj:`"none"`: NVE; :math:`H_P` is conserved.
     * :obj:`"pile"`: PILE-L, Langevin on every normal mode at the bead
@@ -90,6 +95,27 @@ class RingPolymerMD:
       :math:`\gamma_0 = 1/\tau_0`.
     * :obj:`"langevin"`: the same for :math:`P = 1`, a Langevin
       thermostat of time constant :math:`\tau_0`.
+
+    The engine works on its own copy of the model, moved to
+    :obj:`device` and :obj:`dtype` and put in evaluation mode; the caller's
+    model is not changed.
+
+    Input is checked before anything runs: unknown elements (atomic numbers
+    outside the model's :math:`1..Z_{\max}`), non-finite positions,
+    overlapping atoms (closer than the model's :obj:`min_distance`,
+    0.1 Å), singular cells, constraints other than
+    :class:`ase.constraints.FixAtoms` (which is honoured: fixed atoms keep
+    their positions in every bead, get no thermostat noise and count no
+    degrees of freedom), and the memory the batch would need (refused with
+    the estimate when it exceeds the memory available).
+
+    The blow-up watch (every :data:`WATCH_INTERVAL` steps and at every
+    written frame) stops the run with :class:`MDRunError` when positions,
+    forces or energies stop being finite, when the conserved quantity
+    (:math:`H_P` plus the energy the thermostat exchanged; constant up to
+    the integration error for every thermostat) has drifted from its start
+    by more than :obj:`max_drift` eV per atom and bead, or when the
+    temperature exceeds :obj:`max_temperature`.
 
     Args:
         model: An :class:`~pyg_schnet.models.AtomisticModel`, or any module
@@ -112,9 +138,27 @@ class RingPolymerMD:
             random numbers (initial momenta, thermostat noise); an int
             gives :obj:`seed + s` to system :math:`s`, so a batched run
             reproduces separate runs. (default: :obj:`0`)
-        device, dtype: Where and in which precision to compute.
+        device (str or torch.device, optional): Where to compute.
+            (default: :obj:`"cpu"`)
+        dtype (torch.dtype, optional): The precision of the state and of
+            the model's copy. (default: :obj:`torch.float64`)
         skin (float, optional): Skin of the reused graph in Å.
             (default: :obj:`0.5`)
+        max_drift (float, optional): Largest drift of the conserved
+            quantity, in eV per atom and bead, before the run is stopped;
+            :obj:`None` turns the check off. (default: :obj:`0.1`, about
+            4 :math:`k_B T` per atom at 300 K)
+        max_temperature (float, optional): Highest instantaneous
+            temperature in K before the run is stopped; :obj:`None`
+            (default) means :math:`T \max(10, 1 + 30\sqrt{2/f})` with
+            :math:`f` the degrees of freedom of a system's beads (a few
+            atoms' temperature fluctuates more), :obj:`math.inf` turns it
+            off.
+        tune_malloc (bool, optional): Call
+            :func:`pyg_schnet.allocator.tune_allocator`, which changes
+            glibc's ``malloc`` settings *for the whole process* (large
+            graphs get faster, peak memory higher); :obj:`False` leaves
+            them alone. (default: :obj:`True`)
     """
     def __init__(self, model, atoms: Union[Atoms, Sequence[Atoms]],
                  beads: int = 1, temperature: float = 300.0,
@@ -122,23 +166,112 @@ class RingPolymerMD:
                  tau0: float = 100.0, systems: int = 1,
                  seed: Union[int, Sequence[int]] = 0,
                  device: Union[str, torch.device] = 'cpu',
-                 dtype: torch.dtype = torch.float64, skin: float = 0.5):
-        from pyg_schnet.allocator import tune_allocator
-        tune_allocator()
+                 dtype: torch.dtype = torch.float64, skin: float = 0.5,
+                 max_drift: Optional[float] = 0.1,
+                 max_temperature: Optional[float] = None,
+                 tune_malloc: bool = True):
         structures = [atoms] * systems if isinstance(atoms, Atoms) else \
             list(atoms)
+        self._check_arguments(structures, atoms, systems, beads,
+                              thermostat, temperature, timestep, tau0,
+                              dtype, max_drift, max_temperature)
+        if tune_malloc:
+            from pyg_schnet.allocator import tune_allocator
+            tune_allocator()
+        self.device = torch.device(device)
+        if self.device.type == 'cuda' and not torch.cuda.is_available():
+            raise ValueError('device cuda was asked for, but torch sees no '
+                             'CUDA GPU')
+        self.dtype = dtype
+        self.model = copy.deepcopy(model).to(device=self.device,
+                                             dtype=dtype).eval()
+        first = structures[0]
+        self.S, self.P, self.N = len(structures), beads, len(first)
+        self.temperature = float(temperature)
+        self.dt = float(timestep) * units.fs
+        self.thermostat = thermostat
+        self.tau0 = float(tau0) * units.fs
+        seeds = [seed + s for s in range(self.S)] if isinstance(seed, int) \
+            else list(seed)
+        if len(seeds) != self.S:
+            raise ValueError(f'{len(seeds)} seeds for {self.S} systems')
+        kwargs = dict(device=self.device, dtype=dtype)
+        self.z = torch.as_tensor(first.numbers, dtype=torch.long,
+                                 device=self.device)
+        q = torch.as_tensor(np.stack([a.positions for a in structures]),
+                            **kwargs)
+        for s in range(self.S):
+            where = f'structure {s}: ' if self.S > 1 else ''
+            try:
+                check_structure(self.z, q[s], max_z=getattr(
+                    self.model, 'max_z', 118))
+            except ValueError as e:
+                raise ValueError(f'{where}{e}') from None
+        self.masses = torch.as_tensor(first.get_masses(), **kwargs)
+        self.atoms = [a.copy() for a in structures]
+        self.free = free_atoms_mask(structures).to(self.device)
+        self.dof = 3 * int(self.free.sum())
+        self.q = q.unsqueeze(1).repeat(1, self.P, 1, 1)
+        # Fixed atoms stay exactly where they are, in every bead.
+        self._q_fixed = self.q.clone()
+        self.periodic = bool(first.pbc.any())
+        self.cell = torch.as_tensor(
+            np.stack([np.asarray(a.cell) for a in structures]), **kwargs)
+        self.pbc = torch.as_tensor(np.stack([a.pbc for a in structures]),
+                                   device=self.device)
+        # Ring polymer constants (ASE units).
+        self.beta = 1.0 / (units.kB * self.temperature)
+        self.beta_p = self.beta / self.P
+        self.omega_p = ring_frequency(self.P, self.temperature)
+        self.C = normal_modes(self.P).to(**kwargs)
+        self.omega_k = mode_frequencies(self.P, self.omega_p).to(**kwargs)
+        self.gamma = pile_friction(self.omega_k, self.tau0)
+        self.max_drift = max_drift
+        dof_total = max(self.dof * self.P, 1)
+        self.max_temperature = self.temperature * max(
+            10.0, 1.0 + 30.0 * math.sqrt(2.0 / dof_total)) \
+            if max_temperature is None else float(max_temperature)
+        self.graph = VerletGraph(self.model.cutoff, skin)
+        self.batch = torch.arange(self.S * self.P, device=self.device) \
+            .repeat_interleave(self.N)
+        self._check_start(structures)
+        self.generators = [torch.Generator(device='cpu').manual_seed(int(s))
+                           for s in seeds]
+        self._noise_left = 0
+        self._noise_block: Optional[Tensor] = None
+        self.p = thermal_momenta(self.masses, self.beta_p, self._noise(),
+                                 self.free)
+        self.step_count = 0
+        self.thermostat_energy = torch.zeros(self.S, **kwargs)
+        self._forces, self._potential = self._evaluate(self.q)
+        self._conserved_start = self.observables()['conserved']
+        self.watch()
+
+    @staticmethod
+    def _check_arguments(structures, atoms, systems, beads, thermostat,
+                         temperature, timestep, tau0, dtype, max_drift,
+                         max_temperature) -> None:
         if not structures:
             raise ValueError('no structure given')
         if not isinstance(atoms, Atoms) and systems not in (1,
                                                             len(structures)):
             raise ValueError(f"'systems' ({systems}) differs from the number "
                              f'of structures given ({len(structures)})')
+        if isinstance(systems, bool) or not isinstance(systems, int) or \
+                systems < 1:
+            raise ValueError(f"'systems' must be a positive integer (got "
+                             f'{systems!r})')
         first = structures[0]
         for k, other in enumerate(structures):
+            if not isinstance(other, Atoms):
+                raise ValueError(f'structure {k} is not an ase.Atoms (got '
+                                 f'{type(other).__name__})')
             if not np.array_equal(other.numbers, first.numbers):
                 raise ValueError(f'structure {k} has other atoms than '
                                  f'structure 0: the systems of one batch '
                                  f'must be the same atoms')
+        if len(first) == 0:
+            raise ValueError('the structure has no atoms')
         if isinstance(beads, bool) or not isinstance(beads, int) or beads < 1:
             raise ValueError(f"'beads' must be a positive integer (got "
                              f'{beads!r})')
@@ -150,54 +283,51 @@ class RingPolymerMD:
                              "'pile' (PILE-L) for ring polymers")
         for name, value in (('temperature', temperature),
                             ('timestep', timestep), ('tau0', tau0)):
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"'{name}' must be positive (got {value})")
-        self.model = model
-        self.device = torch.device(device)
-        self.dtype = dtype
-        self.S, self.P, self.N = len(structures), beads, len(first)
-        self.temperature = float(temperature)
-        self.dt = float(timestep) * units.fs
-        self.thermostat = thermostat
-        self.tau0 = float(tau0) * units.fs
-        seeds = [seed + s for s in range(self.S)] if isinstance(seed, int) \
-            else list(seed)
-        if len(seeds) != self.S:
-            raise ValueError(f'{len(seeds)} seeds for {self.S} systems')
-        self.generators = [torch.Generator(device='cpu').manual_seed(int(s))
-                           for s in seeds]
-        self._noise_left = 0
-        self._noise_block: Optional[Tensor] = None
-        kwargs = dict(device=self.device, dtype=dtype)
-        self.z = torch.as_tensor(first.numbers, dtype=torch.long,
-                                 device=self.device)
-        self.masses = torch.as_tensor(first.get_masses(), **kwargs)
-        self.atoms = [a.copy() for a in structures]
-        q = torch.as_tensor(np.stack([a.positions for a in structures]),
-                            **kwargs)
-        self.q = q.unsqueeze(1).repeat(1, self.P, 1, 1)
-        self.periodic = bool(first.pbc.any())
-        self.cell = torch.as_tensor(
-            np.stack([np.asarray(a.cell) for a in structures]), **kwargs)
-        self.pbc = torch.as_tensor(np.stack([a.pbc for a in structures]),
-                                   device=self.device)
-        # Ring polymer constants (ASE units).
-        self.beta = 1.0 / (units.kB * self.temperature)
-        self.beta_p = self.beta / self.P
-        self.omega_p = self.P / (self.beta * HBAR)
-        self.C = normal_modes(self.P).to(**kwargs)
-        self.omega_k = mode_frequencies(self.P, self.omega_p).to(**kwargs)
-        self.gamma = torch.where(torch.arange(self.P, device=self.device)
-                                 == 0, torch.full_like(self.omega_k,
-                                                       1.0 / self.tau0),
-                                 2.0 * self.omega_k)
-        self.p = self._thermal_momenta()
-        self.graph = VerletGraph(model.cutoff, skin)
-        self.batch = torch.arange(self.S * self.P, device=self.device) \
-            .repeat_interleave(self.N)
-        self.step_count = 0
-        self.thermostat_energy = torch.zeros(self.S, **kwargs)
-        self._forces, self._potential = self._evaluate(self.q)
+            if not (isinstance(value, (int, float)) and
+                    math.isfinite(value) and value > 0):
+                raise ValueError(f"'{name}' must be a positive number (got "
+                                 f'{value!r})')
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"'dtype' must be torch.float32 or "
+                             f'torch.float64 (got {dtype})')
+        for name, value in (('max_drift', max_drift),
+                            ('max_temperature', max_temperature)):
+            if value is not None and not value > 0:
+                raise ValueError(f"'{name}' must be positive or None (got "
+                                 f'{value!r})')
+
+    def _check_start(self, structures: List[Atoms]) -> None:
+        r"""Memory, overlaps and cells of the starting structures, before
+        the first model call."""
+        num = self.S * self.P
+        cell, pbc = self._cells()
+        one = torch.zeros(self.N, dtype=torch.long, device=self.device)
+        probe = VerletGraph(self.graph.cutoff, self.graph.skin)
+        pairs = 0
+        for s in range(self.S):
+            where = f'structure {s}: ' if self.S > 1 else ''
+            try:
+                edge_index, offsets = probe(
+                    self.z, self.q[s, 0], one, 1,
+                    None if cell is None else cell[s * self.P:s * self.P + 1],
+                    None if pbc is None else pbc[s * self.P:s * self.P + 1])
+            except ValueError as e:  # a singular cell
+                raise ValueError(f'{where}{e}') from None
+            pairs = max(pairs, edge_index.size(1))
+            dist = edge_vectors(self.q[s, 0], edge_index, one,
+                                None if offsets is None else
+                                cell[s * self.P:s * self.P + 1],
+                                offsets).norm(dim=-1)
+            try:
+                check_distances(edge_index, dist, getattr(
+                    self.model, 'min_distance', 0.1))
+            except ValueError as e:
+                raise ValueError(f'{where}{e}') from None
+        #: Pairs per model call (all systems and beads), at the start.
+        self.pairs = num * pairs
+        check_memory(self.model, num * self.N, num * pairs, self.dtype,
+                     self.device,
+                     f'{self.S} systems x {self.P} beads x {self.N} atoms')
 
     # -- pieces of a step ----------------------------------------------------
     def _noise(self) -> Tensor:
@@ -216,89 +346,96 @@ class RingPolymerMD:
         self._noise_left -= 1
         return self._noise_block[_NOISE_BLOCK - 1 - self._noise_left]
 
-    def _thermal_momenta(self) -> Tensor:
-        sigma = torch.sqrt(self.masses / self.beta_p).view(1, 1, -1, 1)
-        return sigma * self._noise()
+    def _cells(self):
+        if self.periodic or bool((self.cell != 0).any()):
+            return (self.cell.repeat_interleave(self.P, dim=0),
+                    self.pbc.repeat_interleave(self.P, dim=0))
+        return None, None
 
     def _evaluate(self, q: Tensor):
         pos = q.reshape(-1, 3)
         num = self.S * self.P
         z = self.z.repeat(num)
-        cell = pbc = None
-        if self.periodic or bool((self.cell != 0).any()):
-            cell = self.cell.repeat_interleave(self.P, dim=0)
-            pbc = self.pbc.repeat_interleave(self.P, dim=0)
+        cell, pbc = self._cells()
         edge_index, offsets = self.graph(z, pos, self.batch, num, cell, pbc)
         out = self.model.evaluate(z, pos, edge_index, self.batch, num,
                                   cell if offsets is not None else None,
                                   offsets, symmetric=True, forces=True)
         forces = out['forces'].to(self.dtype).view(self.S, self.P, self.N, 3)
         potential = out['energy'].to(self.dtype).view(self.S, self.P)
+        forces = forces * self.free.view(1, 1, -1, 1).to(self.dtype)
         return forces.detach(), potential.detach()
-
-    def _to_modes(self, x: Tensor) -> Tensor:
-        r""":math:`\tilde x_k = \sum_j x_j C_{jk}` for every system."""
-        if self.P == 1:
-            return x
-        return torch.matmul(self.C.T, x.reshape(self.S, self.P, -1)) \
-            .view_as(x)
-
-    def _from_modes(self, x: Tensor) -> Tensor:
-        if self.P == 1:
-            return x
-        return torch.matmul(self.C, x.reshape(self.S, self.P, -1)) \
-            .view_as(x)
-
-    def _free_ring_polymer(self) -> None:
-        r"""Exact propagation of the free ring polymer over :math:`\Delta
-        t`, mode by mode."""
-        p, q = self._to_modes(self.p), self._to_modes(self.q)
-        m = self.masses.view(1, 1, -1, 1)
-        w = self.omega_k.view(1, -1, 1, 1)
-        cos, sin = torch.cos(w * self.dt), torch.sin(w * self.dt)
-        safe_w = torch.where(w > 0, w, torch.ones_like(w))
-        # sin(w dt) / w -> dt for the centroid (w = 0).
-        sin_over_w = torch.where(w > 0, sin / safe_w,
-                                 torch.full_like(w, self.dt))
-        p_new = cos * p - m * w * sin * q
-        q_new = cos * q + sin_over_w * p / m
-        self.p, self.q = self._from_modes(p_new), self._from_modes(q_new)
 
     def _thermostat(self, half_dt: float) -> None:
         if self.thermostat == 'none':
             return
-        before = self._bead_kinetic().sum(dim=1)
-        p = self._to_modes(self.p)
-        c1 = torch.exp(-self.gamma * half_dt).view(1, -1, 1, 1)
-        c2 = torch.sqrt(1.0 - c1**2)
-        sigma = torch.sqrt(self.masses / self.beta_p).view(1, 1, -1, 1)
-        p = c1 * p + c2 * sigma * self._noise()
-        self.p = self._from_modes(p)
-        self.thermostat_energy += before - self._bead_kinetic().sum(dim=1)
+        before = bead_kinetic(self.p, self.masses).sum(dim=1)
+        p = thermostat_step(self.p, self.masses, self.gamma, self.beta_p,
+                            half_dt, self._noise(), self.C)
+        self.p = p * self.free.view(1, 1, -1, 1).to(p.dtype)
+        self.thermostat_energy += before - bead_kinetic(
+            self.p, self.masses).sum(dim=1)
 
     def step(self) -> None:
-        r"""One time step :math:`O\,B\,A\,B\,O`."""
+        r"""One time step :math:`O\,B\,A\,B\,O`; every
+        :data:`WATCH_INTERVAL` steps the blow-up watch (:meth:`watch`)."""
         half = 0.5 * self.dt
         self._thermostat(half)
-        self.p = self.p + half * self._forces
-        self._free_ring_polymer()
+        self.p = force_step(self.p, self._forces, half)
+        self.q, self.p = free_ring_polymer_step(self.q, self.p, self.masses,
+                                                self.omega_k, self.dt, self.C)
+        if self.dof < 3 * self.N:  # undo the round-off of the modes
+            self.q = torch.where(self.free.view(1, 1, -1, 1), self.q,
+                                 self._q_fixed)
         self._forces, self._potential = self._evaluate(self.q)
-        self.p = self.p + half * self._forces
+        self.p = force_step(self.p, self._forces, half)
         self._thermostat(half)
         self.step_count += 1
+        if self.step_count % WATCH_INTERVAL == 0:
+            self.watch()
+
+    def watch(self) -> None:
+        r"""The blow-up watch: raises :class:`MDRunError` (with the step,
+        the system and the quantity) if the state is not finite, the
+        conserved quantity drifted by more than :attr:`max_drift` eV per
+        atom and bead, or the temperature passed
+        :attr:`max_temperature`."""
+        at = f'at step {self.step_count} ({self.time_fs:g} fs)'
+        for name, value in (('positions', self.q), ('momenta', self.p),
+                            ('forces', self._forces),
+                            ('energies', self._potential)):
+            if not bool(torch.isfinite(value).all()):
+                s = int((~torch.isfinite(value)).reshape(self.S, -1)
+                        .any(dim=1).nonzero()[0])
+                raise MDRunError(f'the {name} of system {s} are no longer '
+                                 f'finite {at}: the dynamics blew up (try a '
+                                 f'smaller timestep)')
+        obs = self.observables()
+        if self.max_drift is not None:
+            drift = (obs['conserved'] - self._conserved_start).abs() / (
+                self.N * self.P)
+            if bool((drift > self.max_drift).any()):
+                s = int(drift.argmax())
+                raise MDRunError(
+                    f'the dynamics blew up {at}: the conserved quantity of '
+                    f'system {s} drifted by {float(drift[s]):.3g} eV per '
+                    f'atom and bead (limit max_drift = {self.max_drift} eV; '
+                    f'try a smaller timestep, {self.dt / units.fs:g} fs now)')
+        hot = obs['temperature'] > self.max_temperature
+        if bool(hot.any()):
+            s = int(obs['temperature'].argmax())
+            raise MDRunError(
+                f'the dynamics blew up {at}: system {s} reached '
+                f"{float(obs['temperature'][s]):.0f} K (limit "
+                f'max_temperature = {self.max_temperature:.0f} K, set for '
+                f'{self.temperature:g} K; try a smaller timestep or a '
+                f'thermostat)')
 
     # -- observables ---------------------------------------------------------
-    def _bead_kinetic(self) -> Tensor:
-        r"""Kinetic energy of each bead, :obj:`[S, P]` (eV)."""
-        return (self.p**2 / (2 * self.masses.view(1, 1, -1, 1))).sum(
-            dim=(2, 3))
-
-    def _spring(self) -> Tensor:
-        r""":math:`\sum_j \sum_i \frac{1}{2} m_i \omega_P^2 |q_j -
-        q_{j+1}|^2` per system, :obj:`[S]` (eV)."""
-        diff = self.q - torch.roll(self.q, shifts=-1, dims=1)
-        return 0.5 * self.omega_p**2 * (
-            self.masses.view(1, 1, -1, 1) * diff**2).sum(dim=(1, 2, 3))
+    @property
+    def time_fs(self) -> float:
+        r"""Simulated time in fs."""
+        return self.step_count * self.dt / units.fs
 
     @property
     def centroid(self) -> Tensor:
@@ -310,41 +447,33 @@ class RingPolymerMD:
         average of :math:`V`), :obj:`kinetic_primitive` and
         :obj:`kinetic_virial` (eV, the primitive and centroid-virial
         estimators of the quantum kinetic energy,
-        :math:`\frac{3NP}{2\beta} - \frac{1}{P}\sum_j \frac12 m
-        \omega_P^2 |q_j - q_{j+1}|^2` and :math:`\frac{3N}{2\beta} +
-        \frac{1}{2P}\sum_j (q_j - \bar q)\cdot\nabla V(q_j)`; for
+        :func:`~pyg_schnet.md.ring_polymer.primitive_kinetic` and
+        :func:`~pyg_schnet.md.ring_polymer.centroid_virial_kinetic`; for
         :math:`P = 1` the primitive one is the instantaneous kinetic
         energy of classical MD), :obj:`temperature` (K: from the bead
         momenta, which sample :math:`P T`, divided by :math:`P`),
         :obj:`hamiltonian` (:math:`H_P`, eV) and :obj:`conserved`
         (:math:`H_P` plus the energy the thermostat took out, eV; constant
-        up to the integration error)."""
-        dof = 3 * self.N
-        bead_kinetic = self._bead_kinetic()
-        spring = self._spring()
-        potential = self._potential.mean(dim=1)
-        if self.P == 1:
-            primitive = bead_kinetic[:, 0]
-        else:
-            primitive = dof * self.P / (2 * self.beta) - spring / self.P
-        deviation = self.q - self.centroid.unsqueeze(1)
-        virial = -(deviation * self._forces).sum(dim=(1, 2, 3))
-        centroid_virial = dof / (2 * self.beta) + virial / (2 * self.P)
-        hamiltonian = bead_kinetic.sum(dim=1) + spring + \
-            self._potential.sum(dim=1)
-        temperature = 2 * bead_kinetic.sum(dim=1) / (
-            dof * self.P * units.kB) / self.P
-        return {'potential': potential, 'kinetic_primitive': primitive,
-                'kinetic_virial': centroid_virial,
-                'temperature': temperature, 'hamiltonian': hamiltonian,
+        up to the integration error). Fixed atoms count no degrees of
+        freedom."""
+        dof = max(self.dof, 1)
+        hamiltonian = ring_polymer_hamiltonian(self.p, self.q,
+                                               self._potential, self.masses,
+                                               self.omega_p)
+        return {'potential': self._potential.mean(dim=1),
+                'kinetic_primitive': primitive_kinetic(
+                    self.p, self.q, self.masses, self.beta, self.omega_p,
+                    dof),
+                'kinetic_virial': centroid_virial_kinetic(
+                    self.q, self._forces, self.beta, dof),
+                'temperature': kinetic_temperature(self.p, self.masses, dof),
+                'hamiltonian': hamiltonian,
                 'conserved': hamiltonian + self.thermostat_energy}
 
     def centroid_kinetic(self) -> Tensor:
         r"""Kinetic energy of the centroid momenta (bead averages), per
-        system :obj:`[S]` (eV); averages :math:`\frac{3N}{2}k_BT`."""
-        centroid_p = self.p.mean(dim=1)
-        return (centroid_p**2 / (2 * self.masses.view(1, -1, 1))).sum(
-            dim=(1, 2))
+        system :obj:`[S]` (eV); averages :math:`\frac{f}{2}k_BT`."""
+        return centroid_kinetic(self.p, self.masses)
 
     # -- running -------------------------------------------------------------
     def snapshot(self, system: int = 0, beads: bool = False) -> Atoms:
@@ -358,13 +487,14 @@ class RingPolymerMD:
                           positions=q.double().cpu().numpy(),
                           cell=atoms.cell, pbc=atoms.pbc)
         else:
+            atoms.set_constraint()
             atoms.positions = self.centroid[system].double().cpu().numpy()
+            atoms.set_constraint(self.atoms[system].constraints)
         obs = self.observables()
         atoms.info.update({key: float(value[system])
                            for key, value in obs.items()})
         atoms.info.update(step=self.step_count, system=system,
-                          beads=self.P,
-                          time_fs=self.step_count * self.dt / units.fs)
+                          beads=self.P, time_fs=self.time_fs)
         return atoms
 
     def run(self, steps: int, trajectory: Optional[str] = None,
@@ -372,24 +502,34 @@ class RingPolymerMD:
             beads: bool = False, progress: Optional[bool] = None) -> None:
         r"""Runs :obj:`steps` steps.
 
+        Only a run that completed every step gives its files their final
+        names. One that stops early (Ctrl-C, exploding dynamics, an error
+        in the model) leaves what it wrote in ``FILE.partial`` (complete up
+        to the last frame written; an earlier file at the final name stays
+        as it was) and raises :class:`MDInterrupted` or
+        :class:`MDRunError` naming those files. The state (:attr:`q`,
+        :attr:`p`, :attr:`step_count`) is the one of the last step done.
+
         Args:
             steps (int): Number of steps.
             trajectory (str, optional): A file (``.extxyz``/``.xyz`` or
                 ``.traj``) to write every :obj:`every` steps: one frame per
-                system, its centroid or (:obj:`beads`) all beads. Written
-                to ``FILE.partial`` and renamed when the run ends, so an
-                interrupted run leaves no file that looks complete.
+                system, its centroid or (:obj:`beads`) all beads.
             log (str, optional): A text file of one line per system every
                 :obj:`every` steps: step, time (fs), system, potential,
                 primitive and centroid-virial kinetic energy (eV),
                 temperature (K), conserved quantity (eV).
             every (int, optional): Output interval in steps.
+            beads (bool, optional): Write every bead, not the centroid.
             progress (bool, optional): A progress bar (default: when the
                 output is a terminal).
         """
-        if steps < 0 or every < 1:
-            raise ValueError('steps must be >= 0 and every >= 1')
-        writers = _Outputs(trajectory, log)
+        for name, value, low in (('steps', steps, 0), ('every', every, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or \
+                    value < low:
+                raise ValueError(f"'{name}' must be an integer >= {low} "
+                                 f'(got {value!r})')
+        output = MDOutput(trajectory, log)
         progress = sys.stderr.isatty() if progress is None else progress
         bar = None
         if progress:
@@ -398,85 +538,36 @@ class RingPolymerMD:
                 bar = tqdm(total=steps, unit='step', leave=False)
             except ImportError:
                 bar = None
+        first = self.step_count
         try:
             if self.step_count == 0:
-                writers.write(self, beads)
+                output.write(self, beads)
             for _ in range(steps):
                 self.step()
                 if self.step_count % every == 0:
-                    writers.write(self, beads)
+                    self.watch()
+                    output.write(self, beads)
                 if bar is not None:
                     bar.update()
+        except KeyboardInterrupt:
+            kept = output.abandon()
+            raise MDInterrupted(self._stopped('interrupted', first, steps,
+                                              kept), kept) from None
+        except Exception as e:
+            kept = output.abandon()
+            full = disk_full_error(e, trajectory or log or '.')
+            why = str(full if full is not None else e) or type(e).__name__
+            raise MDRunError(self._stopped(why, first, steps, kept),
+                             kept) from e
         finally:
             if bar is not None:
                 bar.close()
-            writers.close()
+        output.finish()
 
-
-class _Outputs:
-    r"""The trajectory and log files of a run, written to ``.partial``
-    files and renamed into place when the run ends."""
-    header = ('# step time_fs system potential_eV kinetic_primitive_eV '
-              'kinetic_virial_eV temperature_K conserved_eV\n')
-
-    def __init__(self, trajectory: Optional[str], log: Optional[str]):
-        self.paths: List[str] = []
-        self.traj = self.log = None
-        self.format = None
-        if trajectory:
-            if not trajectory.endswith(('.xyz', '.extxyz', '.traj')):
-                raise ValueError(f'the trajectory {trajectory} must end in '
-                                 f'.extxyz, .xyz or .traj')
-            self.format = 'traj' if trajectory.endswith('.traj') else \
-                'extxyz'
-            self.traj_path = trajectory + '.partial'
-            if self.format == 'traj':
-                from ase.io.trajectory import Trajectory
-                self.traj = Trajectory(self.traj_path, 'w')
-            else:
-                self.traj = open(self.traj_path, 'w')
-            self.paths.append(trajectory)
-        if log:
-            self.log_path = log + '.partial'
-            self.log = open(self.log_path, 'w')
-            self.log.write(self.header)
-            self.paths.append(log)
-
-    def write(self, md: RingPolymerMD, beads: bool) -> None:
-        if self.traj is not None:
-            for s in range(md.S):
-                atoms = md.snapshot(s, beads)
-                if self.format == 'traj':
-                    self.traj.write(atoms)
-                else:
-                    import ase.io
-                    ase.io.write(self.traj, atoms, format='extxyz')
-            if self.format != 'traj':
-                self.traj.flush()
-        if self.log is not None:
-            obs = {k: v.double().cpu().numpy()
-                   for k, v in md.observables().items()}
-            time = md.step_count * md.dt / units.fs
-            for s in range(md.S):
-                self.log.write(
-                    f"{md.step_count} {time:.3f} {s} "
-                    f"{obs['potential'][s]:.8f} "
-                    f"{obs['kinetic_primitive'][s]:.8f} "
-                    f"{obs['kinetic_virial'][s]:.8f} "
-                    f"{obs['temperature'][s]:.3f} "
-                    f"{obs['conserved'][s]:.8f}\n")
-            self.log.flush()
-
-    def close(self) -> None:
-        for handle, partial, final in (
-                (self.traj, getattr(self, 'traj_path', None),
-                 self.paths[0] if self.traj is not None else None),
-                (self.log, getattr(self, 'log_path', None),
-                 self.paths[-1] if self.log is not None else None)):
-            if handle is None:
-                continue
-            if hasattr(handle, 'fileno'):
-                handle.flush()
-                os.fsync(handle.fileno())
-            handle.close()
-            os.replace(partial, final)
+    def _stopped(self, why: str, first: int, steps: int,
+                 kept: List[str]) -> str:
+        done = self.step_count - first
+        where = (f'; the frames written so far are in {" and ".join(kept)} '
+                 f'(nothing was written under the final names)') if kept \
+            else ''
+        return f'{why} (after {done} of {steps} steps){where}'

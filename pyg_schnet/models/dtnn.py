@@ -148,6 +148,14 @@ class DTNN(AtomisticModel):
             return [self.interactions[0]] * self.num_interactions
         return list(self.interactions)
 
+    def memory_widths(self):
+        r"""The sizes :func:`~pyg_schnet.models.memory.memory_estimate`
+        needs: radial basis size, pair features of each pass (factors and
+        the message), atom features."""
+        return (self.rbf.num_gaussians,
+                [self.num_factors + self.channels] * self.num_interactions,
+                self.channels)
+
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(channels={self.channels}, '
                 f'num_factors={self.num_factors}, '

@@ -98,8 +98,17 @@ def export_energy(model: AtomisticModel, z: Tensor, pos: Tensor,
                   edge_index: Tensor, batch: Tensor, cell: Tensor,
                   cell_offsets: Tensor) -> torch.export.ExportedProgram:
     r"""A :func:`torch.export` program of the energy, traced on the example
-    inputs, with the numbers of atoms, pairs and graphs dynamic."""
+    inputs, with the numbers of atoms, pairs and graphs dynamic.
+
+    The example may be one structure (molecule or crystal): torch.export
+    would fix a dimension of size 1 at 1, so a single structure is traced
+    as a batch of two copies of itself; the program takes any number of
+    structures (at least 2 atoms and 2 pairs in all)."""
     from torch.export import Dim
+
+    if cell.size(0) == 1 or z.size(0) < 2 or edge_index.size(1) < 2:
+        z, pos, edge_index, batch, cell, cell_offsets = _doubled(
+            z, pos, edge_index, batch, cell, cell_offsets)
 
     atoms, pairs, graphs = Dim('atoms', min=2), Dim('pairs', min=2), \
         Dim('graphs', min=1)
@@ -109,3 +118,13 @@ def export_energy(model: AtomisticModel, z: Tensor, pos: Tensor,
         _Energy(model.eval()), (z, pos, edge_index, batch, cell,
                                 cell_offsets), dynamic_shapes=shapes,
         strict=False)
+
+
+def _doubled(z: Tensor, pos: Tensor, edge_index: Tensor, batch: Tensor,
+             cell: Tensor, cell_offsets: Tensor):
+    r"""The example batch followed by a copy of itself (more graphs, atoms
+    and pairs than one, for tracing)."""
+    return (torch.cat([z, z]), torch.cat([pos, pos]),
+            torch.cat([edge_index, edge_index + z.size(0)], dim=1),
+            torch.cat([batch, batch + cell.size(0)]), torch.cat([cell, cell]),
+            torch.cat([cell_offsets, cell_offsets]))

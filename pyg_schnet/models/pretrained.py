@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Tuple, Union
 
 import torch
 
+from pyg_schnet.io import CorruptFileError
 from pyg_schnet.models.io import load_model
 from pyg_schnet.models.potential import AtomisticModel
 
@@ -31,7 +32,40 @@ def pretrained_card(name: str) -> Dict[str, Any]:
     if name not in list_pretrained():
         raise ValueError(f"no pretrained model '{name}' (available: "
                          f"{', '.join(list_pretrained()) or 'none'})")
-    return json.loads(path.read_text(encoding='utf-8'))
+    try:
+        card = json.loads(path.read_text(encoding='utf-8'))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CorruptFileError(f'the card of the pretrained model {name} '
+                               f'({path}) is not valid JSON: {e}; reinstall '
+                               f'pyg_schnet') from None
+    check_card(card, path)
+    return card
+
+
+#: Fields every card has, with their types.
+CARD_FIELDS = {'target': str, 'unit': str, 'model': str,
+               'test_mae_eV': (int, float), 'test_count': int,
+               'epochs_trained': int, 'split': dict}
+
+
+def check_card(card: Any, path: Union[str, Path] = 'card') -> None:
+    r"""Raises :class:`~pyg_schnet.io.CorruptFileError` naming the file
+    and the field when :obj:`card` is not a card: a JSON object with the
+    fields of :data:`CARD_FIELDS` (and :obj:`split.train`, a count)."""
+    if not isinstance(card, dict):
+        raise CorruptFileError(f'{path} is not a model card (a JSON '
+                               f'object); reinstall pyg_schnet')
+    for key, kind in CARD_FIELDS.items():
+        value = card.get(key)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise CorruptFileError(
+                f"{path}: the card's '{key}' is missing or not a "
+                f'{kind.__name__ if isinstance(kind, type) else "number"} '
+                f'(got {value!r}); reinstall pyg_schnet')
+    train = card['split'].get('train')
+    if isinstance(train, bool) or not isinstance(train, int):
+        raise CorruptFileError(f"{path}: the card's 'split.train' is "
+                               f'missing or not a count (got {train!r})')
 
 
 def load_pretrained(name: str,

@@ -6,7 +6,12 @@ from torch import Tensor
 
 from pyg_schnet.graph import MAX_Z
 from pyg_schnet.models.potential import AtomisticModel, check_arguments
-from pyg_schnet.nn import Atomwise, GaussianRBF, SchNetInteraction
+from pyg_schnet.nn import (
+    Atomwise,
+    GaussianRBF,
+    SchNetInteraction,
+    ShiftedSoftplus,
+)
 
 
 class SchNet(AtomisticModel):
@@ -45,10 +50,26 @@ class SchNet(AtomisticModel):
     * Filter network: one shifted softplus (SchNetPack); the paper has one
       after each dense layer: :obj:`filter_activations=2`.
     * Cutoff: the cosine cutoff at 5 Å of the 2018 SchNet paper
-      (`arXiv:1712.06113 <https://arxiv.org/abs/1712.06113>`_); the 2017
-      paper's QM9 model has none (a cutoff beyond the largest distance).
+      (`arXiv:1712.06113 <https://arxiv.org/abs/1712.06113>`_). The 2017
+      paper's model and the original SchNet code have no cutoff function:
+      :obj:`envelope="none"` (filters undamped; pairs beyond the cutoff
+      still excluded). A large cutoff alone is not the same: the cosine
+      still damps every filter (by 0.933 at 5 Å with a 30 Å cutoff).
+
     * Initialisation: Glorot uniform weights, zero biases,
       :math:`\mathcal{N}(0, 1)` embeddings (PyTorch's default).
+
+    The original SchNet code (TensorFlow,
+    ``atomistic-machine-learning/SchNet``) computes exactly this model with
+    :obj:`num_gaussians=200, cutoff=20.0, gaussian_width=0.05**0.5`
+    (centres :math:`20k/199` Å, :math:`\gamma = 10` Å\ :sup:`-2`),
+    :obj:`filter_activations=2, envelope="none"`; its interaction block
+    (in2fac without bias, fac2out with bias and ssp, a linear dense layer)
+    and output network are this class's; its ssp switches to :math:`x -
+    \ln 2` above 14 (:obj:`ssp_threshold=14.0`; torch's softplus does
+    above 20, which moves the C20 models' forces by up to
+    :math:`9 \cdot 10^{-6}` eV/Å on strongly distorted cages).
+    :func:`~pyg_schnet.models.load_original_schnet` reads its model folders.
 
     Args:
         hidden_channels (int, optional): Atom feature size :math:`H`.
@@ -64,7 +85,8 @@ class SchNet(AtomisticModel):
         gaussian_width (float, optional): Width of the Gaussians in Å
             (default: :obj:`None`, their spacing).
         filter_activations (int, optional): Shifted softplus layers in each
-            filter network, :obj:`1` or :obj:`2`. (default: :obj:`1`)
+            filter network, :obj:`1` or :obj:`2` (the original SchNet code).
+            (default: :obj:`1`)
         readout (str, optional): :obj:`"sum"` for extensive targets such as
             energies, :obj:`"mean"` for intensive ones. (default: :obj:`"sum"`)
         max_z (int, optional): Largest atomic number. (default: :obj:`100`)
@@ -74,6 +96,12 @@ class SchNet(AtomisticModel):
             (default: :obj:`0.0`)
         std (float, optional): Per-atom scale :math:`\sigma` (eV).
             (default: :obj:`1.0`)
+        envelope (str, optional): The filters' cutoff function:
+            :obj:`"cosine"` or :obj:`"none"` (a step at the cutoff, the
+            original SchNet code). (default: :obj:`"cosine"`)
+        ssp_threshold (float, optional): Above it the shifted softplus is
+            taken as :math:`x - \ln 2`: torch's 20, the original SchNet
+            code's 14. (default: :obj:`20.0`)
 
     Shapes:
         - **input:** :class:`~torch_geometric.data.Data` or
@@ -89,7 +117,8 @@ class SchNet(AtomisticModel):
                  cutoff: float = 5.0, gaussian_width: Optional[float] = None,
                  filter_activations: int = 1, readout: str = 'sum',
                  max_z: int = MAX_Z, atomref: Optional[Tensor] = None,
-                 mean: float = 0.0, std: float = 1.0):
+                 mean: float = 0.0, std: float = 1.0,
+                 envelope: str = 'cosine', ssp_threshold: float = 20.0):
         super().__init__(cutoff, max_z)
         check_arguments(hidden_channels=(hidden_channels, int, 2),
                         num_filters=(num_filters, int, 1),
@@ -103,15 +132,25 @@ class SchNet(AtomisticModel):
         self.rbf = GaussianRBF(0.0, cutoff, num_gaussians, gaussian_width)
         self.interactions = torch.nn.ModuleList([
             SchNetInteraction(hidden_channels, num_filters, num_gaussians,
-                              cutoff, filter_activations)
+                              cutoff, filter_activations, envelope,
+                              ssp_threshold)
             for _ in range(num_interactions)
         ])
         self.readout = Atomwise(hidden_channels, 1, hidden_channels // 2,
-                                activation='ssp', aggr=readout, mean=mean,
-                                std=std)
+                                activation='ssp' if ssp_threshold == 20.0
+                                else ShiftedSoftplus(ssp_threshold),
+                                aggr=readout, mean=mean, std=std)
         if atomref is not None:
             self.set_atomref(atomref)
         self.reset_parameters()
+
+    def memory_widths(self):
+        r"""The sizes :func:`~pyg_schnet.models.memory.memory_estimate`
+        needs: radial basis size, pair features of each pass, atom
+        features."""
+        return (self.num_gaussians,
+                [self.num_filters] * self.num_interactions,
+                self.hidden_channels)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}('
@@ -119,4 +158,17 @@ class SchNet(AtomisticModel):
                 f'num_filters={self.num_filters}, '
                 f'num_interactions={self.num_interactions}, '
                 f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff}, '
-                f"readout='{self.readout.aggr}')")
+                f"readout='{self.readout.aggr}'{self._extra_repr()})")
+
+    def _extra_repr(self) -> str:
+        conv = self.interactions[0].conv if len(self.interactions) else None
+        if conv is None:
+            return ''
+        extra = ''
+        if conv.filter_activations != 1:
+            extra += f', filter_activations={conv.filter_activations}'
+        if conv.envelope != 'cosine':
+            extra += f", envelope='{conv.envelope}'"
+        if conv.ssp_threshold != 20.0:
+            extra += f', ssp_threshold={conv.ssp_threshold}'
+        return extra

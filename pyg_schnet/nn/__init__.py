@@ -2,7 +2,7 @@
 other PyG layer."""
 from pyg_schnet.nn.activation import ShiftedSoftplus, shifted_softplus
 from pyg_schnet.nn.cfconv import CFConv, SchNetInteraction
-from pyg_schnet.nn.cutoff import CosineCutoff
+from pyg_schnet.nn.cutoff import CosineCutoff, StepCutoff
 from pyg_schnet.nn.dtnn import DTNNInteraction
 from pyg_schnet.nn.pairs import pair_messages
 from pyg_schnet.nn.rbf import GaussianRBF
@@ -16,6 +16,7 @@ __all__ = [
     'GaussianRBF',
     'SchNetInteraction',
     'ShiftedSoftplus',
+    'StepCutoff',
     'pair_messages',
     'shifted_softplus',
 ]

@@ -8,7 +8,7 @@ from torch.utils.checkpoint import checkpoint
 from torch_geometric.nn import Linear, MessagePassing
 
 from pyg_schnet.nn.activation import ShiftedSoftplus, shifted_softplus
-from pyg_schnet.nn.cutoff import CosineCutoff
+from pyg_schnet.nn.cutoff import CosineCutoff, StepCutoff
 from pyg_schnet.nn.pairs import pair_messages
 
 # Filters of more elements than this ([P, F], 64 MB in float32) are
@@ -34,7 +34,12 @@ class CFConv(MessagePassing):
     is :math:`\mathrm{Dense}(K \to F, \mathrm{ssp})`,
     :math:`\mathrm{Dense}(F \to F)`, and :math:`f_c` is the masked
     :class:`CosineCutoff`, so the filter is exactly zero for
-    :math:`d_{ij} \geq r_c`.
+    :math:`d_{ij} \geq r_c`. With :obj:`envelope="none"` (the original
+    SchNet code, which has no cutoff function) :math:`f_c(d) = [d < r_c]`
+    is a plain step: filters are not damped, and pairs at or beyond the
+    cutoff still contribute nothing, whatever graph is passed in (the
+    energy is then discontinuous where a pair crosses :math:`r_c`; the
+    original C20 models use :math:`r_c = 20` Å, beyond every pair).
 
     One shifted softplus in the filter network is SchNetPack's choice (and
     this package's default); the 2017 paper's filter network applies it
@@ -52,7 +57,13 @@ class CFConv(MessagePassing):
             (default: :obj:`5.0`)
         filter_activations (int, optional): Shifted softplus layers in the
             filter network: :obj:`1` (SchNetPack) or :obj:`2` (the 2017
-            paper). (default: :obj:`1`)
+            paper and the original SchNet code). (default: :obj:`1`)
+        envelope (str, optional): :obj:`"cosine"` (:class:`CosineCutoff`)
+            or :obj:`"none"` (the step :math:`[d < r_c]`, the original
+            SchNet code). (default: :obj:`"cosine"`)
+        ssp_threshold (float, optional): The shifted softplus' threshold
+            (see :class:`ShiftedSoftplus`; 14 in the original SchNet code).
+            (default: :obj:`20.0`)
         aggr (str, optional): The aggregation scheme. (default: :obj:`"add"`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
@@ -69,11 +80,17 @@ class CFConv(MessagePassing):
     """
     def __init__(self, channels: int, num_gaussians: int = 50,
                  cutoff: float = 5.0, filter_activations: int = 1,
+                 envelope: str = 'cosine', ssp_threshold: float = 20.0,
                  aggr: str = 'add', **kwargs):
         super().__init__(aggr=aggr, **kwargs)
         if filter_activations not in (1, 2):
             raise ValueError(f"'filter_activations' must be 1 or 2 (got "
                              f"{filter_activations!r})")
+        if envelope not in ('cosine', 'none'):
+            raise ValueError(f"'envelope' must be 'cosine' or 'none' (got "
+                             f'{envelope!r})')
+        self.envelope = envelope
+        self.ssp_threshold = float(ssp_threshold)
         self.channels = channels
         self.num_gaussians = num_gaussians
         self.cutoff = float(cutoff)
@@ -81,14 +98,15 @@ class CFConv(MessagePassing):
         layers = [
             Linear(num_gaussians, channels, weight_initializer='glorot',
                    bias_initializer='zeros'),
-            ShiftedSoftplus(),
+            ShiftedSoftplus(ssp_threshold),
             Linear(channels, channels, weight_initializer='glorot',
                    bias_initializer='zeros'),
         ]
         if filter_activations == 2:
-            layers.append(ShiftedSoftplus())
+            layers.append(ShiftedSoftplus(ssp_threshold))
         self.filter_network = torch.nn.Sequential(*layers)
-        self.cutoff_fn = CosineCutoff(cutoff)
+        self.cutoff_fn = CosineCutoff(cutoff) if envelope == 'cosine' \
+            else StepCutoff(cutoff)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -105,11 +123,12 @@ class CFConv(MessagePassing):
         softplus' :math:`-\ln 2` folded into the next bias (exact, one
         :obj:`[E, F]` subtraction less)."""
         lin1, lin2 = self.filter_network[0], self.filter_network[2]
-        h = F.softplus(F.linear(edge_attr, lin1.weight, lin1.bias))
+        h = F.softplus(F.linear(edge_attr, lin1.weight, lin1.bias),
+                       threshold=self.ssp_threshold)
         bias = lin2.bias - math.log(2.0) * lin2.weight.sum(dim=1)
         W = F.linear(h, lin2.weight, bias)
         if self.filter_activations == 2:
-            W = shifted_softplus(W)
+            W = shifted_softplus(W, self.ssp_threshold)
         return W * self.cutoff_fn(edge_weight).unsqueeze(-1)
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor,
@@ -152,6 +171,10 @@ class CFConv(MessagePassing):
     def __repr__(self) -> str:
         extra = '' if self.filter_activations == 1 else \
             f', filter_activations={self.filter_activations}'
+        if self.envelope != 'cosine':
+            extra += f", envelope='{self.envelope}'"
+        if self.ssp_threshold != 20.0:
+            extra += f', ssp_threshold={self.ssp_threshold}'
         return (f'{self.__class__.__name__}({self.channels}, '
                 f'num_gaussians={self.num_gaussians}, cutoff={self.cutoff}'
                 f'{extra})')
@@ -184,6 +207,10 @@ class SchNetInteraction(torch.nn.Module):
             (default: :obj:`5.0`)
         filter_activations (int, optional): Shifted softplus layers in the
             filter network (see :class:`CFConv`). (default: :obj:`1`)
+        envelope (str, optional): The filters' cutoff function (see
+            :class:`CFConv`). (default: :obj:`"cosine"`)
+        ssp_threshold (float, optional): The shifted softplus' threshold
+            (see :class:`ShiftedSoftplus`). (default: :obj:`20.0`)
 
     Shapes:
         - **input:**
@@ -195,7 +222,8 @@ class SchNetInteraction(torch.nn.Module):
     """
     def __init__(self, hidden_channels: int = 128, num_filters: int = 128,
                  num_gaussians: int = 50, cutoff: float = 5.0,
-                 filter_activations: int = 1):
+                 filter_activations: int = 1, envelope: str = 'cosine',
+                 ssp_threshold: float = 20.0):
         super().__init__()
         self.hidden_channels = hidden_channels
         self.num_filters = num_filters
@@ -204,11 +232,11 @@ class SchNetInteraction(torch.nn.Module):
         self.in2f = Linear(hidden_channels, num_filters, bias=False,
                            weight_initializer='glorot')
         self.conv = CFConv(num_filters, num_gaussians, cutoff,
-                           filter_activations)
+                           filter_activations, envelope, ssp_threshold)
         self.f2out = Linear(num_filters, hidden_channels,
                             weight_initializer='glorot',
                             bias_initializer='zeros')
-        self.act = ShiftedSoftplus()
+        self.act = ShiftedSoftplus(ssp_threshold)
         self.dense = Linear(hidden_channels, hidden_channels,
                             weight_initializer='glorot',
                             bias_initializer='zeros')
@@ -231,6 +259,10 @@ class SchNetInteraction(torch.nn.Module):
     def __repr__(self) -> str:
         extra = '' if self.conv.filter_activations == 1 else \
             f', filter_activations={self.conv.filter_activations}'
+        if self.conv.envelope != 'cosine':
+            extra += f", envelope='{self.conv.envelope}'"
+        if self.conv.ssp_threshold != 20.0:
+            extra += f', ssp_threshold={self.conv.ssp_threshold}'
         return (f'{self.__class__.__name__}('
                 f'hidden_channels={self.hidden_channels}, '
                 f'num_filters={self.num_filters}, '

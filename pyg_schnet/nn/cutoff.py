@@ -44,3 +44,37 @@ class CosineCutoff(torch.nn.Module):
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(cutoff={self.cutoff})'
+
+
+class StepCutoff(torch.nn.Module):
+    r"""No cutoff function, only the cutoff: the step
+
+    .. math::
+        f_c(d) = [d < r_c],
+
+    as in the original SchNet code, whose filters are not damped with
+    distance. Pairs at or beyond :math:`r_c` contribute nothing, so a graph
+    built with a larger radius (a Verlet skin) gives the same result; the
+    energy jumps where a pair crosses :math:`r_c` (choose :math:`r_c`
+    beyond every distance that matters, as the original C20 models' 20 Å).
+
+    Args:
+        cutoff (float, optional): Cutoff radius :math:`r_c` in Å.
+            (default: :obj:`5.0`)
+
+    Shapes:
+        - **input:** distances :math:`(*)` in Å
+        - **output:** :math:`(*)`, 1 inside the cutoff and 0 beyond
+    """
+    def __init__(self, cutoff: float = 5.0):
+        super().__init__()
+        if not (math.isfinite(cutoff) and cutoff > 0):
+            raise ValueError(f"'cutoff' must be a positive, finite number "
+                             f"of Å (got {cutoff})")
+        self.cutoff = float(cutoff)
+
+    def forward(self, distances: Tensor) -> Tensor:
+        return (distances < self.cutoff).to(distances.dtype)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(cutoff={self.cutoff})'

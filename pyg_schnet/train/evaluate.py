@@ -89,3 +89,81 @@ def summary(results: Dict[str, Any]) -> str:
         lines.append(f"test forces MAE: {results['test_forces_mae']:.4f} "
                      f'eV/Å')
     return '\n'.join(lines)
+
+
+def evaluate_trained(model: AtomisticModel, metadata: Dict[str, Any],
+                     paths=None, split: str = 'test',
+                     dataset: Optional[str] = None,
+                     batch_size: int = 64) -> Dict[str, Any]:
+    r"""MAE/RMSE of a trained model on the :obj:`split` of its run (the
+    split saved in the run folder :obj:`paths`, checked against the data's
+    fingerprint) or on every structure of the file :obj:`dataset`.
+
+    Returns:
+        The :func:`evaluate_model` dict, with :obj:`target`, :obj:`unit`,
+        :obj:`where` (what was evaluated), :obj:`forces` (whether forces
+        were) and :obj:`unseen` (structure indices with elements the model
+        was not trained on, by element tuple).
+
+    Raises:
+        ValueError, FileNotFoundError: naming what is missing or changed.
+    """
+    from pathlib import Path
+
+    from pyg_schnet.data import AtomsDataset
+    from pyg_schnet.train.config import TrainConfig
+    from pyg_schnet.train.datasets import (
+        dataset_fingerprint,
+        load_dataset,
+        load_split,
+        read_split,
+    )
+
+    target = metadata.get('target', 'energy')
+    if dataset:
+        data = AtomsDataset(dataset)
+        where = dataset
+        if target not in data[0]:
+            raise ValueError(f"{dataset} has no '{target}' labels to "
+                             f'evaluate the model against')
+    elif paths is not None:
+        config = TrainConfig.load(paths.config)
+        if config.dataset.lower() != 'qm9' and \
+                not Path(config.dataset).exists():
+            raise FileNotFoundError(
+                f'the dataset of this run, {config.dataset}, does not exist '
+                f'(moved?); evaluate on a file with --dataset')
+        data, _ = load_dataset(config.dataset, config.root, target,
+                               config.max_molecules)
+        saved = read_split(paths.split).get('fingerprint')
+        if saved is not None and saved != dataset_fingerprint(data, target):
+            raise ValueError(f'{config.dataset} is not the dataset this run '
+                             f'was trained on (it changed since)')
+        sets = dict(zip(('train', 'val', 'test'),
+                        load_split(paths.split, len(data)), strict=True))
+        data = data[sets[split]]
+        where = f'the {split} split of {config.dataset}'
+    else:
+        raise ValueError('give a run folder, or --dataset with a model file')
+    forces = bool(metadata.get('forces')) and 'forces' in data[0]
+    result = evaluate_model(model, DataLoader(data, batch_size=batch_size),
+                            target, forces)
+    result.update(target=target, unit=metadata.get('unit', ''),
+                  where=where, forces=forces,
+                  unseen=unseen_elements(model, data))
+    return result
+
+
+def unseen_elements(model: AtomisticModel, structures) -> Dict[tuple, list]:
+    r"""Which structures (indices) hold elements the model was not trained
+    on, keyed by the tuple of those elements; empty when the model does
+    not record its training elements."""
+    trained = model.trained_elements
+    bad: Dict[tuple, list] = {}
+    if trained is None:
+        return bad
+    for k, data in enumerate(structures):
+        unseen = tuple(sorted(set(data.z.tolist()) - set(trained)))
+        if unseen:
+            bad.setdefault(unseen, []).append(k)
+    return bad

@@ -13,7 +13,9 @@ from pyg_schnet.io import CorruptFileError, atomic_write_text
 
 
 def read_history(path: os.PathLike) -> List[Dict[str, float]]:
-    r"""The rows of a history file, one per epoch, as floats.
+    r"""The rows of a history file, one per epoch, as floats, epochs
+    counted from 1 as the log lines count them (files of earlier versions,
+    which counted from 0, are read the same way).
 
     Raises:
         CorruptFileError: naming the file and line, if it is not such a
@@ -35,6 +37,9 @@ def read_history(path: os.PathLike) -> List[Dict[str, float]]:
             f'{path} is not a metrics file of pyg_schnet (line '
             f'{len(rows) + 2}: {e}); move it away to start the history '
             f'anew') from None
+    if rows and rows[0]['epoch'] == 0:  # written before epochs began at 1
+        for row in rows:
+            row['epoch'] += 1
     return rows
 
 
@@ -54,13 +59,19 @@ def trim_history(path: os.PathLike, completed_epochs: int) -> None:
     r"""Keeps the rows of the first :obj:`completed_epochs` epochs: the ones
     the checkpoint being resumed from holds."""
     rows = read_history(path)
-    keep = [r for r in rows if int(r['epoch']) < completed_epochs]
-    if len(keep) != len(rows):
+    keep = [r for r in rows if int(r['epoch']) <= completed_epochs]
+    if len(keep) != len(rows) or (rows and _zero_based(path)):
         write_history(path, keep)
 
 
+def _zero_based(path: os.PathLike) -> bool:
+    with open(path, newline='', encoding='utf-8') as f:
+        first = next(csv.DictReader(f), None)
+    return first is not None and float(first['epoch']) == 0
+
+
 def epoch_metrics(path: os.PathLike) -> Dict[str, Dict[int, float]]:
-    r"""The history as :obj:`{metric: {epoch: value}}`."""
+    r"""The history as :obj:`{metric: {epoch: value}}` (epochs from 1)."""
     table: Dict[str, Dict[int, float]] = defaultdict(dict)
     for row in read_history(path):
         for key, value in row.items():
@@ -70,8 +81,9 @@ def epoch_metrics(path: os.PathLike) -> Dict[str, Dict[int, float]]:
 
 
 class EpochHistory(pl.Callback):
-    r"""Appends one row per epoch (every logged metric, the RMSE beside each
-    mean squared error, and the learning rate) to a CSV file, rewritten
+    r"""Appends one row per epoch (its number counted from 1, every logged
+    metric, the RMSE beside each mean squared error, and the learning
+    rate) to a CSV file, rewritten
     atomically. It runs at the end of each training epoch, after
     validation and before that epoch's checkpoint is
     written (Lightning runs checkpoint callbacks last), so a run killed at
@@ -99,7 +111,7 @@ class EpochHistory(pl.Callback):
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         seconds = time.perf_counter() - self._start
-        row = {'epoch': float(trainer.current_epoch)}
+        row = {'epoch': float(trainer.current_epoch + 1)}
         for key, value in trainer.callback_metrics.items():
             row[key] = float(value)
             if key.endswith('_mse'):  # epoch-mean squared error
@@ -107,7 +119,7 @@ class EpochHistory(pl.Callback):
         row['lr'] = float(trainer.optimizers[0].param_groups[0]['lr'])
         row['seconds'] = seconds
         rows = [r for r in read_history(self.path)
-                if int(r['epoch']) < trainer.current_epoch]
+                if int(r['epoch']) <= trainer.current_epoch]
         write_history(self.path, rows + [row])
         if self.printer is not None:
             self.printer(epoch_line(row, trainer.max_epochs, self.target,
@@ -117,7 +129,7 @@ class EpochHistory(pl.Callback):
 def epoch_line(row: Dict[str, float], max_epochs: int, target: str,
                unit: str) -> str:
     r"""One plain line that sums up an epoch of :obj:`row`."""
-    parts = [f"epoch {int(row['epoch']) + 1}/{max_epochs}",
+    parts = [f"epoch {int(row['epoch'])}/{max_epochs}",
              f"lr {row['lr']:.2e}"]
     for key, label in (('train_loss', 'train loss'),
                        ('val_loss', 'val loss')):

@@ -24,16 +24,22 @@ def _title(results: Dict[str, Any], config) -> str:
 
 def _log_axis(ax, values: List[float]) -> None:
     r"""A log axis with labelled ticks over the whole range of
-    :obj:`values`, however narrow (matplotlib's default shows none inside
-    a single decade)."""
+    :obj:`values` (matplotlib's default shows none inside a single
+    decade); a linear one when they span less than a factor 3."""
     import numpy as np
     from matplotlib.ticker import FuncFormatter, LogLocator
 
-    ax.set_yscale('log')
     positive = [v for v in values if v > 0]
     if not positive:
         return
     low, high = min(positive), max(positive)
+    if high < 3 * low:
+        # Less than a factor 3: a log axis would carry one tick label at
+        # most; a linear one with a few labelled ticks reads better.
+        pad = 0.1 * (high - low) or 0.1 * high
+        ax.set_ylim(low - pad, high + pad)
+        return
+    ax.set_yscale('log')
     ax.set_ylim(low / 1.15, high * 1.15)
     if np.log10(high / low) < 2:  # label 1, 2, 5 in every decade
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
@@ -63,8 +69,7 @@ def learning_curve(metrics_csv: os.PathLike, out: os.PathLike, target: str,
     plt = _pyplot()
     results = results or {'target': target, 'unit': unit}
     # Epochs counted from 1, as the log lines and results.json count them.
-    table = {key: {epoch + 1: value for epoch, value in column.items()}
-             for key, column in epoch_metrics(metrics_csv).items()}
+    table = epoch_metrics(metrics_csv)
     forces = 'val_forces_mae' in table
     fig, axes = plt.subplots(1, 3 if forces else 2,
                              figsize=(14 if forces else 10, 4.2))
@@ -75,7 +80,9 @@ def learning_curve(metrics_csv: os.PathLike, out: os.PathLike, target: str,
                                                     'validation')):
         if key in table:
             epochs = sorted(table[key])
-            ax.plot(epochs, [table[key][e] for e in epochs], label=label)
+            # Markers: a run of one epoch still shows its point.
+            ax.plot(epochs, [table[key][e] for e in epochs], 'o-', ms=3,
+                    label=label)
     _log_axis(ax, [v for k in ('train_loss', 'val_loss')
                    for v in table.get(k, {}).values()])
     ax.set_ylabel(f'loss = {rho:g}·MSE({target}) + mean |ΔF|² (eV², '
@@ -89,7 +96,8 @@ def learning_curve(metrics_csv: os.PathLike, out: os.PathLike, target: str,
     for ax_, key, label in panels:
         values = table.get(key, {})
         epochs = sorted(values)
-        ax_.plot(epochs, [values[e] for e in epochs], color='C1')
+        ax_.plot(epochs, [values[e] for e in epochs], 'o-', ms=3,
+                 color='C1')
         shown = list(values.values())
         if best is not None and best in values:
             ax_.plot([best], [values[best]], 'o', color='C3',
@@ -117,11 +125,12 @@ def learning_curve(metrics_csv: os.PathLike, out: os.PathLike, target: str,
 def parity_plot(test: Dict[str, Any], out: os.PathLike, target: str,
                 unit: str, results: Optional[Dict[str, Any]] = None,
                 config=None) -> None:
-    r"""The test set: error against reference value (for energies with
-    atom references, of the energy per atom minus the references, so that
-    errors of a few meV are visible next to totals of thousands of eV), a
-    histogram of the errors with a logarithmic count (the tails show), and
-    for force training the force parity and force error histogram."""
+    r"""The test set: predicted against reference (a parity plot with the
+    line y = x; for energies with atom references, per atom and minus the
+    references, so that errors of a few meV are visible next to totals of
+    thousands of eV), a histogram of the errors with a logarithmic count
+    (the tails show), and for force training the same two for the force
+    components."""
     import numpy as np
 
     plt = _pyplot()
@@ -129,30 +138,34 @@ def parity_plot(test: Dict[str, Any], out: os.PathLike, target: str,
     reference = np.asarray(test['reference'], dtype=float)
     predicted = np.asarray(test['predicted'], dtype=float)
     error = predicted - reference
-    x, xlabel = reference, f'reference {target} ({unit})'
+    x, y, what = reference, predicted, f'{target} ({unit})'
     if test.get('offset') is not None and test.get('num_atoms'):
-        x = (reference - np.asarray(test['offset'])) / \
-            np.asarray(test['num_atoms'])
-        xlabel = f'reference ({target} - atom references) / atoms ({unit})'
+        offset = np.asarray(test['offset'])
+        atoms = np.asarray(test['num_atoms'])
+        x, y = (reference - offset) / atoms, (predicted - offset) / atoms
+        what = f'({target} - atom references) / atoms ({unit})'
     forces = 'forces_predicted' in test
     fig, axes = plt.subplots(1, 4 if forces else 2,
                              figsize=(17 if forces else 9.5, 4))
-    axes[0].scatter(x, error, s=3, alpha=0.4)
-    axes[0].axhline(0.0, color='k', lw=1)
-    axes[0].set_xlabel(xlabel)
-    axes[0].set_ylabel(f'error, predicted - reference ({unit})')
+
+    def parity(ax, ref, pred, label):
+        ax.scatter(ref, pred, s=3, alpha=0.4)
+        low, high = min(ref.min(), pred.min()), max(ref.max(), pred.max())
+        ax.plot([low, high], [low, high], 'k--', lw=1, label='y = x')
+        ax.set_xlabel(f'reference {label}')
+        ax.set_ylabel(f'predicted {label}')
+        ax.legend(fontsize=8)
+
+    parity(axes[0], x, y, what)
     axes[1].hist(error, bins=100, log=True)
-    axes[1].set_xlabel(f'error ({unit}); MAE {np.abs(error).mean():.4f}, '
-                       f'RMSE {np.sqrt((error**2).mean()):.4f}')
+    axes[1].set_xlabel(f'error, predicted - reference ({unit}); MAE '
+                       f'{np.abs(error).mean():.4f}, RMSE '
+                       f'{np.sqrt((error**2).mean()):.4f}')
     axes[1].set_ylabel('structures (log scale)')
     if forces:
         fp = np.asarray(test['forces_predicted'])
         fr = np.asarray(test['forces_reference'])
-        axes[2].scatter(fr, fp, s=2, alpha=0.3)
-        low, high = min(fr.min(), fp.min()), max(fr.max(), fp.max())
-        axes[2].plot([low, high], [low, high], 'k--', lw=1)
-        axes[2].set_xlabel('reference force component (eV/Å)')
-        axes[2].set_ylabel('predicted force component (eV/Å)')
+        parity(axes[2], fr, fp, 'force component (eV/Å)')
         ferr = fp - fr
         axes[3].hist(ferr, bins=100, log=True)
         axes[3].set_xlabel(f'force error (eV/Å); MAE '

@@ -19,6 +19,7 @@ from torch_geometric.data import Dataset
 from torch_geometric.loader import DataLoader
 
 from pyg_schnet.data.splits import QM9_TEST_BLOCK, qm9_split, random_split
+from pyg_schnet.graph import MAX_Z
 from pyg_schnet.io import RunLock, atomic_torch_save, atomic_write_text
 from pyg_schnet.models import AtomisticModel, build_model, save_model
 from pyg_schnet.train.config import RESUMABLE, TrainConfig
@@ -155,9 +156,14 @@ def _prepare(config: TrainConfig, paths: RunPaths, resume: bool, log):
             split = qm9_split(len(dataset), *sizes, seed=config.seed)
         else:
             split = random_split(len(dataset), *sizes, seed=config.seed)
-    if split[0].numel() == 0 or split[1].numel() == 0:
-        raise ValueError('the training and validation sets must not be '
-                         'empty')
+    for name, idx in zip(('training', 'validation', 'test'), split,
+                         strict=True):
+        if idx.numel() == 0:
+            source = f' of {config.split_file}' if config.split_file and \
+                not (resume and paths.split.exists()) else ''
+            raise ValueError(f'the {name} set{source} is empty: every run '
+                             f'needs training, validation and test '
+                             f'structures')
     sets = dataset[split[0]], dataset[split[1]], dataset[split[2]]
     forces = info.has_forces and config.forces
     for subset in sets:
@@ -182,9 +188,24 @@ def _build(config: TrainConfig, info: TargetInfo,
             atomref = fit_atomref(train_set, info.name)
     mean, std = target_statistics(train_set, info.name, info.readout,
                                   atomref)
+    arguments = config.model_arguments()
+    max_z = arguments.get('max_z', MAX_Z)
+    elements = dataset_elements(train_set, info.name)
+    if isinstance(max_z, int) and not isinstance(max_z, bool) and \
+            elements and max(elements) > max_z:
+        raise ValueError(
+            f'max_z={max_z} (--model-arg) is below the largest atomic number '
+            f'in the training data ({max(elements)}): the model could not '
+            f'embed those atoms; give max_z >= {max(elements)} or leave it '
+            f'out (default {MAX_Z})')
+    if atomref is not None and isinstance(max_z, int):
+        # References are indexed by atomic number 0..max_z.
+        size = max_z + 1
+        atomref = torch.cat([atomref[:size], atomref.new_zeros(
+            max(0, size - atomref.numel()))])
     model = build_model(config.model, readout=info.readout, atomref=atomref,
-                        mean=mean, std=std, **config.model_arguments())
-    model.trained_elements = dataset_elements(train_set, info.name)
+                        mean=mean, std=std, **arguments)
+    model.trained_elements = elements
     return model
 
 
@@ -297,6 +318,9 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
                      log=None if bar else log),
         checkpoint,
     ]
+    if not bar and config.progress:
+        from pyg_schnet.train.progress import ProgressLog
+        callbacks.insert(0, ProgressLog(log))
     if config.ema_decay:
         callbacks.append(WarmupEMA(decay=config.ema_decay,
                                    use_buffers=False))
@@ -319,16 +343,24 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
         log_every_n_steps=1, num_sanity_val_steps=0)
 
     ckpt_path = None
+    finish_only = False
     if resume and (paths.last.exists() or paths.previous.exists()):
         path, state = resume_point(paths.last, paths.previous, log)
         ckpt_path = str(path)
         done = int(state['epoch']) + 1
-        if config.epochs <= done:
+        if config.epochs <= done and not paths.results.exists():
+            # Every epoch is trained but the run did not finish (its test
+            # evaluation or export failed or was interrupted): finish it.
+            finish_only = True
+            checkpoint.load_state_dict(state['callbacks']['RunCheckpoint'])
+            log(f'{paths.root} has trained all its {done} epochs but had '
+                f'not finished: evaluating and exporting it')
+        elif config.epochs <= done:
             raise ValueError(
                 f'{paths.root} has already trained {done} epochs, and '
                 f'--epochs {config.epochs} (the total, not the number to '
                 f'add) asks for no more; give more than {done}')
-        if trainer.is_global_zero:
+        elif trainer.is_global_zero:
             trim_history(paths.metrics, done)
             log(f'resuming {paths.root} after epoch {done} (from '
                 f'{path.name})')
@@ -347,7 +379,8 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
             f'{len(test_set)} test structures, '
             f'{sum(p.numel() for p in model.parameters()):,} parameters, '
             f'{"energy + forces" if forces else "energy only"}')
-    trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
+    if not finish_only:
+        trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
     if not trainer.is_global_zero:
         return {}
 
@@ -382,6 +415,7 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
         'stopped_by': checkpoint.stop_reason,
         'train_minutes': round(checkpoint.seconds / 60, 2),
         'hardware': describe_hardware(accelerator),
+        'threads': torch.get_num_threads(),
         'test_count': test['count'],
         'test_mae': test[f'{info.name}_mae'],
         'test_rmse': test[f'{info.name}_rmse']}
@@ -404,6 +438,13 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
     except ImportError:  # matplotlib is optional
         pass
     log(summary(results))
+    if checkpoint.stop_reason == 'time':
+        log(f'note: the time budget (--max-time {config.max_time:g} min) '
+            f'ended this run after {checkpoint.epochs_done} of the '
+            f'{config.epochs} planned epochs, so its test MAE is that of a '
+            f'shorter run (for the main job: not the README\'s number). '
+            f'pyg-schnet train --resume --run-dir {paths.root} trains the '
+            f'rest.')
     try:
         pretrained = _pretrained_on(config, info, len(dataset), split,
                                     test_set, loader_args, device)

@@ -1,0 +1,84 @@
+r"""How many CPU threads torch uses: the package's rule, measured.
+
+On a 2-core machine (``benchmarks/threads.py``, SchNet F = 128, T = 6,
+energy + forces) two threads against one were, on an idle machine,
+0.91x for one ethanol (36 pairs) and 1.37-1.46x from ~1,200 pairs (a QM9
+training batch, C20 x 8 beads, Cu crystals of 864 and 4,000 atoms); with
+the cores busy with other work (2 busy-looping processes beside a
+training) two threads were 2-5x *slower* than one up to 18,000 pairs and
+0.91x at 84,000. Threads that wait for a descheduled partner at every
+operation cost far more than they gain.
+
+The rule (:func:`choose_threads`): one thread for small work (fewer than
+:data:`SMALL_PAIRS` pairs per model call) and on a busy machine; on an
+idle one, as many threads as cores are free. ``--threads N`` or
+``OMP_NUM_THREADS`` (when the user set it) override it. Imports no torch
+until threads are set.
+"""
+import os
+from typing import Optional, Tuple
+
+#: Below this many pairs per model call one thread is faster (ethanol, 36
+#: pairs: 0.91x with two); from ~1,200 pairs two threads gained 1.37x.
+SMALL_PAIRS = 1000
+
+
+def free_cores(cores: Optional[int] = None,
+               load: Optional[float] = None) -> int:
+    r"""Cores not busy with other work: :obj:`cores` (default: the CPUs
+    this process may run on) minus the 1-minute load average rounded
+    (default: the machine's, ``os.getloadavg``), at least 1."""
+    if cores is None:
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            cores = os.cpu_count() or 1
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # pragma: no cover
+            load = 0.0
+    return max(1, min(cores, cores - int(round(load))))
+
+
+def choose_threads(pairs: Optional[int] = None, cores: Optional[int] = None,
+                   load: Optional[float] = None) -> int:
+    r"""The package's number of threads for work of :obj:`pairs` pairs per
+    model call (:obj:`None`: training-sized batches, above
+    :data:`SMALL_PAIRS`): 1 for small work, else the free cores
+    (:func:`free_cores`), so 1 on a busy machine."""
+    if pairs is not None and pairs < SMALL_PAIRS:
+        return 1
+    return free_cores(cores, load)
+
+
+def set_threads(requested: Optional[int] = None,
+                pairs: Optional[int] = None) -> Tuple[int, str]:
+    r"""Sets torch's intra-op threads: :obj:`requested` if given, else
+    ``OMP_NUM_THREADS`` if the user set it, else :func:`choose_threads`.
+
+    Returns:
+        :obj:`(threads, why)`, :obj:`why` one of :obj:`"--threads"`,
+        :obj:`"OMP_NUM_THREADS"`, :obj:`"rule"`.
+
+    Raises:
+        ValueError: for a requested count below 1, or an
+            ``OMP_NUM_THREADS`` that is not a positive integer.
+    """
+    import torch
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, int) \
+                or requested < 1:
+            raise ValueError(f'--threads must be a positive integer (got '
+                             f'{requested!r})')
+        threads, why = requested, '--threads'
+    elif os.environ.get('OMP_NUM_THREADS'):
+        text = os.environ['OMP_NUM_THREADS'].strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f'OMP_NUM_THREADS must be a positive integer '
+                             f'(got {text!r})')
+        threads, why = int(text), 'OMP_NUM_THREADS'
+    else:
+        threads, why = choose_threads(pairs), 'rule'
+    torch.set_num_threads(threads)
+    return threads, why
