@@ -1,16 +1,26 @@
 """Time of one ring-polymer MD step of C20 (P beads in one batched model
-call, normal-mode propagation, PILE-L thermostat), the thesis' ~10 ms
-goal for P = 8.
+call, normal-mode propagation, PILE-L thermostat), against the thesis'
+~10 ms per step (2.5 M steps of 8 beads in ~7 h).
 
-    .venv/bin/python benchmarks/rpmd_step.py [--model RUN_DIR/model.pt] \
-        [--beads 8] [--threads 2]
+    .venv/bin/python benchmarks/rpmd_step.py [--sizes small thesis] \
+        [--threads 1 2] [--beads 8] [--model RUN_DIR/model.pt]
 
-Without --model: a SchNet of the C20 example's size (F = 64, T = 3,
-random weights: the time does not depend on them). Prints the median,
-min and max of --repeat blocks of 100 steps, in ms per step. Run it on an
-otherwise idle machine.
+Sizes (random weights: the time does not depend on them):
+* ``small``: the C20 example's SchNet, F = 64, T = 3, 50 Gaussians, 5 Å;
+* ``thesis``: the thesis' network, F = 128, T = 6, 200 Gaussians, 20 Å
+  (all 190 pairs of C20), ssp after both filter layers, no envelope — the
+  architecture of the original SchNet code's C20 models
+  (``pyg_schnet.models.load_original_schnet``);
+* ``--model PATH``: a model.pt of this package, or a folder of the original
+  code (args.npy + validation/).
+
+Every (size, threads) engine is stepped in turn, blocks of --steps steps
+interleaved round-robin (so machine noise hits all alike); prints the
+median [min, max] ms per step, the load average and the machine. Run it on
+an otherwise idle machine.
 """
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -20,41 +30,78 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'examples'
                        / 'c20_rpmd'))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+SIZES = {
+    'small': dict(hidden_channels=64, num_filters=64, num_interactions=3),
+    'thesis': dict(hidden_channels=128, num_filters=128, num_interactions=6,
+                   num_gaussians=200, cutoff=20.0, gaussian_width=0.05**0.5,
+                   filter_activations=2, envelope='none',
+                   ssp_threshold=14.0),
+}
+
+
+def build(size: str):
+    from pyg_schnet.models import SchNet, load_model, load_original_schnet
+    if size in SIZES:
+        torch.manual_seed(0)
+        return SchNet(**SIZES[size])
+    path = Path(size)
+    if path.is_dir():
+        return load_original_schnet(path, dtype=torch.float32)[0]
+    return load_model(path)[0]
 
 
 def main():
     from run import c20
 
     from pyg_schnet.md import RingPolymerMD
-    from pyg_schnet.models import SchNet, load_model
+
+    from peers import machine
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--model', help='a model.pt (default: random '
-                        'SchNet, F = 64, T = 3)')
+    parser.add_argument('--sizes', nargs='+', default=['small', 'thesis'],
+                        help='small, thesis (default: both)')
+    parser.add_argument('--model', help='also time this model.pt or '
+                        'original model folder')
     parser.add_argument('--beads', type=int, default=8)
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--repeat', type=int, default=7)
+    parser.add_argument('--threads', type=int, nargs='+', default=[1, 2])
+    parser.add_argument('--repeat', type=int, default=7,
+                        help='blocks per engine (default: 7)')
+    parser.add_argument('--steps', type=int, default=50,
+                        help='steps per block (default: 50)')
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    if args.model:
-        model, _ = load_model(args.model)
-    else:
-        torch.manual_seed(0)
-        model = SchNet(hidden_channels=64, num_filters=64,
-                       num_interactions=3)
-    md = RingPolymerMD(model, c20(), beads=args.beads, temperature=300.0,
-                       timestep=0.5, thermostat='pile', tau0=100.0, seed=0,
-                       dtype=torch.float32)
-    for _ in range(50):
-        md.step()
-    blocks = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        for _ in range(100):
-            md.step()
-        blocks.append(1000 * (time.perf_counter() - start) / 100)
-    print(f'C20, P = {args.beads}, {args.threads} threads: '
-          f'{statistics.median(blocks):.2f} ms per step '
-          f'[{min(blocks):.2f}, {max(blocks):.2f}] (thesis: ~10 ms)')
+    sizes = list(args.sizes) + ([args.model] if args.model else [])
+    engines = {}
+    for size in sizes:
+        model = build(size)
+        for threads in args.threads:
+            torch.set_num_threads(threads)
+            md = RingPolymerMD(model, c20(), beads=args.beads,
+                               temperature=300.0, timestep=0.5,
+                               thermostat='pile', tau0=100.0, seed=0,
+                               dtype=torch.float32)
+            for _ in range(20):
+                md.step()
+            engines[(size, threads)] = md
+    print(f'{machine()}; load average {os.getloadavg()[0]:.2f} at the '
+          f'start; C20, P = {args.beads}, float32')
+    times = {key: [] for key in engines}
+    keys = list(engines)
+    for r in range(args.repeat):
+        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+            torch.set_num_threads(key[1])
+            md = engines[key]
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                md.step()
+            times[key].append(1000 * (time.perf_counter() - start) /
+                              args.steps)
+    for (size, threads), values in times.items():
+        name = size if size in SIZES else Path(size).name
+        print(f'{name:>8}, {threads} thread{"s" if threads > 1 else " "}: '
+              f'{statistics.median(values):6.2f} ms per step '
+              f'[{min(values):.2f}, {max(values):.2f}] (thesis: ~10 ms)')
+    print(f'load average {os.getloadavg()[0]:.2f} at the end')
 
 
 if __name__ == '__main__':

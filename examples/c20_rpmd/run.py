@@ -5,6 +5,16 @@ and the speed of the learned potential against xTB and DFT.
 
     .venv/bin/python examples/c20_rpmd/run.py [--out runs/examples/c20]
 
+With the thesis' own network, the original SchNet code's C20 force_model
+(a folder of that code; here ../shared/c20-thesis-model):
+
+    .venv/bin/python examples/c20_rpmd/run.py --model original \
+        ../shared/c20-thesis-model --out runs/examples/c20
+
+relaxes C20 with it (to a minimum, checked with the model's Hessian),
+runs RPMD at 300 K, 0.5 fs, PILE-L, P = 1 and P = 8 (--rpmd-steps), and
+writes distances_original.png and summary_original.json.
+
 Every stage writes into --out (default ``runs/examples/c20``, which git
 ignores) and is skipped when its output exists, so an interrupted run
 continues where it stopped. About an hour on 2 CPU cores with the
@@ -119,37 +129,45 @@ def train(out: Path, dataset: Path, epochs: int, max_time: float,
     return json.loads((run / 'results.json').read_text())
 
 
-def rpmd(out: Path, beads: int, steps: int, equilibration: int) -> dict:
+def rpmd(out: Path, beads: int, steps: int, equilibration: int,
+         model=None, start=None, tag: str = '') -> dict:
+    r"""RPMD of C20 at 300 K (0.5 fs, PILE-L; Langevin for P = 1): the
+    190 pair distances of every bead every 10 steps after
+    :obj:`equilibration` steps (``rpmd{tag}_P{beads}.npz``, skipped when
+    it exists)."""
     import torch
 
     from pyg_schnet.md import RingPolymerMD
     from pyg_schnet.models import load_model
-    path = out / f'rpmd_P{beads}.npz'
+    path = out / f'rpmd{tag}_P{beads}.npz'
     if path.exists():
         return dict(np.load(path))
-    model, _ = load_model(out / 'schnet' / 'model.pt')
-    md = RingPolymerMD(model, relaxed_c20(out), beads=beads,
+    if model is None:
+        model, _ = load_model(out / 'schnet' / 'model.pt')
+    md = RingPolymerMD(model, start if start is not None else
+                       relaxed_c20(out), beads=beads,
                        temperature=300.0, timestep=0.5,
                        thermostat='pile' if beads > 1 else 'langevin',
                        tau0=100.0, seed=beads, dtype=torch.float32)
     for _ in range(equilibration):
         md.step()
-    bonds, distances = [], []
+    distances = []
     pairs = np.triu_indices(20, 1)
-    start = time.perf_counter()
+    start_time = time.perf_counter()
     for k in range(steps):
         md.step()
         if k % 10 == 0:
             q = md.q[0].double().numpy()  # [P, 20, 3], every bead
             d = np.linalg.norm(q[:, :, None] - q[:, None], axis=-1)
-            d = d[:, pairs[0], pairs[1]]  # [P, 190]
-            distances.append(d.ravel())
-    seconds = time.perf_counter() - start
-    distances = np.concatenate(distances)
-    bonds = distances[distances < 1.8]
-    result = dict(distances=distances, bonds=bonds,
+            distances.append(d[:, pairs[0], pairs[1]].astype(np.float32))
+    seconds = time.perf_counter() - start_time
+    pair_distances = np.concatenate(distances)  # [samples * P, 190]
+    flat = pair_distances.ravel()
+    result = dict(distances=flat, bonds=flat[flat < 1.8],
+                  pair_distances=pair_distances,
                   ms_per_step=np.array(1000 * seconds / steps),
-                  simulated_ps=np.array(steps * 0.5 / 1000))
+                  simulated_ps=np.array(steps * 0.5 / 1000),
+                  threads=np.array(torch.get_num_threads()))
     _save(path, result)
     return result
 
@@ -207,7 +225,175 @@ def speed(out: Path, dft: bool) -> dict:
     return timings
 
 
-def plot(out: Path, classical: dict, quantum: dict) -> Path:
+def original_models(path: Path) -> Path:
+    r"""The original code's ``force_model`` folder under :obj:`path` (the
+    folder itself, its ``original/`` or the shared folder above it)."""
+    for candidate in (path, path / 'force_model',
+                      path / 'original' / 'force_model'):
+        if (candidate / 'args.npy').exists():
+            return candidate
+    raise SystemExit(f'no model folder of the original SchNet code '
+                     f'(args.npy + validation/) at {path}')
+
+
+def hessian_modes(model, atoms) -> dict:
+    r"""Harmonic analysis with the model's exact Hessian (autograd,
+    float64): mass-weighted, translations and rotations projected out;
+    frequencies in cm⁻¹ (imaginary ones negative)."""
+    import torch
+    from torch_geometric.data import Data
+
+    z = torch.as_tensor(atoms.numbers)
+    pos = torch.as_tensor(atoms.positions, dtype=torch.float64)
+    model = model.double()
+
+    def energy(flat):
+        return model(Data(z=z, pos=flat.view(-1, 3))).sum()
+    H = torch.autograd.functional.hessian(energy, pos.reshape(-1)).numpy()
+    masses = np.repeat(atoms.get_masses(), 3)
+    Hm = H / np.sqrt(np.outer(masses, masses))
+    # Translations and rotations, mass-weighted, orthonormal.
+    x = atoms.positions - atoms.get_center_of_mass()
+    sqrt_m = np.sqrt(atoms.get_masses())[:, None]
+    rigid = [np.tile(np.eye(3)[k], (len(atoms), 1)) * sqrt_m
+             for k in range(3)]
+    rigid += [np.cross(np.eye(3)[k], x) * sqrt_m for k in range(3)]
+    basis, _ = np.linalg.qr(np.stack([r.ravel() for r in rigid], axis=1))
+    P = np.eye(len(masses)) - basis @ basis.T
+    values, vectors = np.linalg.eigh(P @ Hm @ P)
+    keep = np.argsort(np.abs(values))[6:]  # drop the 6 rigid motions
+    values, vectors = values[keep], vectors[:, keep]
+    order = np.argsort(values)
+    values, vectors = values[order], vectors[:, order]
+    hbar = units._hbar * units.J * units.s
+    wavenumbers = np.sign(values) * hbar * np.sqrt(np.abs(values)) / \
+        units.invcm
+    return {'wavenumbers_cm': wavenumbers, 'modes': vectors,
+            'masses': masses}
+
+
+def original_minimum(out: Path, model, start: Atoms) -> tuple:
+    r"""The model's minimum near :obj:`start`: BFGS (float64, fmax
+    1e-4 eV/Å) from a slightly rattled start, then, while the Hessian has
+    imaginary modes, a step of 0.05 Å along the softest one and BFGS
+    again (a symmetric start stays on its symmetric saddle otherwise)."""
+    import ase.io
+    from ase.optimize import BFGS
+
+    from pyg_schnet.md import SchNetCalculator
+    path = out / 'c20_original_minimum.extxyz'
+    if path.exists():
+        atoms = ase.io.read(path)
+        return atoms, hessian_modes(model, atoms)
+    import torch
+    atoms = start.copy()
+    atoms.rattle(0.01, seed=0)
+    for attempt in range(6):
+        atoms.calc = SchNetCalculator(model, dtype=torch.float64)
+        BFGS(atoms, logfile=None).run(fmax=1e-4, steps=3000)
+        modes = hessian_modes(model, atoms)
+        lowest = modes['wavenumbers_cm'][0]
+        print(f'   relaxation {attempt + 1}: E = '
+              f'{atoms.get_potential_energy():.4f} eV, max |F| '
+              f'{np.abs(atoms.get_forces()).max():.1e} eV/Å, lowest mode '
+              f'{lowest:.1f} cm⁻¹')
+        if lowest > -1.0:  # numerically zero or positive: a minimum
+            break
+        step = modes['modes'][:, 0] / np.sqrt(modes['masses'])
+        atoms.positions += 0.05 * (step / np.abs(step).max()).reshape(-1, 3)
+    frame = atoms.copy()
+    frame.calc = None
+    _write(path, [frame])
+    return atoms, modes
+
+
+def distance_shells(reference: np.ndarray, gap: float = 0.15) -> list:
+    r"""Groups the 190 pairs by their distance at the minimum: a new shell
+    starts where sorted distances jump by more than :obj:`gap` Å."""
+    order = np.argsort(reference)
+    shells, current = [], [order[0]]
+    for a, b in zip(order[:-1], order[1:], strict=True):
+        if reference[b] - reference[a] > gap:
+            shells.append(np.array(current))
+            current = []
+        current.append(b)
+    shells.append(np.array(current))
+    return shells
+
+
+def shell_widths(result: dict, shells: list) -> list:
+    r"""Mean and standard deviation (Å) of the sampled distances of each
+    shell's pairs (every bead, every sample)."""
+    d = result['pair_distances']
+    return [{'pairs': int(len(s)), 'mean_A': float(d[:, s].mean()),
+             'std_A': float(d[:, s].std())} for s in shells]
+
+
+def original_study(out: Path, path: Path, steps: int,
+                   equilibration: int) -> dict:
+    r"""The thesis' C20 study with the thesis' network: the original
+    SchNet code's ``force_model`` (energy and forces of one model), its
+    minimum, RPMD at P = 1 and 8, the distance distributions."""
+    import ase.io
+    from point_group import point_group
+
+    from pyg_schnet.models import load_original_schnet
+    folder = original_models(path)
+    model, info = load_original_schnet(folder)
+    print(f"   {folder}: SchNet F = {info['args']['basis']}, T = "
+          f"{info['args']['interactions']}, cutoff {info['args']['cutoff']} "
+          f'Å (all 190 pairs of C20), units converted from kcal/mol to eV')
+    shared_start = folder.parent.parent / 'C20.xyz'
+    start = ase.io.read(shared_start) if shared_start.exists() else c20()
+    atoms, modes = original_minimum(out, model, start)
+    group = point_group(atoms.positions, atoms.numbers, tol=5e-3)
+    bonds = np.linalg.norm(atoms.positions[:, None] - atoms.positions[None],
+                           axis=-1)[np.triu_indices(20, 1)]
+    imaginary = int((modes['wavenumbers_cm'] < -1.0).sum())
+    near = bonds[bonds < 1.8]
+    print(f'   minimum: point group {group}, bonds {near.min():.3f}'
+          f'-{near.max():.3f} Å, {imaginary} imaginary modes, '
+          f"lowest {modes['wavenumbers_cm'][0]:.1f} cm⁻¹, highest "
+          f"{modes['wavenumbers_cm'][-1]:.1f} cm⁻¹")
+    classical = rpmd(out, 1, steps, equilibration, model, atoms,
+                     tag='_original')
+    quantum = rpmd(out, 8, steps, equilibration, model, atoms,
+                   tag='_original')
+    shells = distance_shells(bonds)
+    widths = {f'P{p}': {'shells': shell_widths(r, shells),
+                        'ms_per_step': float(r['ms_per_step']),
+                        'simulated_ps': float(r['simulated_ps']),
+                        'threads': int(r['threads'])}
+              for p, r in ((1, classical), (8, quantum))}
+    for key, w in widths.items():
+        first = w['shells'][0]
+        print(f"   {key}: bond peak {first['mean_A']:.4f} ± "
+              f"{first['std_A']:.4f} Å (std of {first['pairs']} pairs); "
+              'all peaks: ' + ', '.join(
+                  f"{s['mean_A']:.2f} ({s['std_A']:.4f})"
+                  for s in w['shells'])
+              + f"; {w['simulated_ps']:.1f} ps at {w['ms_per_step']:.2f} ms "
+              f'per step')
+    figure = plot(out, classical, quantum, name='distances_original.png',
+                  title="C20 at 300 K, the original SchNet code's "
+                  'force_model (the thesis\' network): every bead')
+    print(f'   {figure}')
+    summary = {'model': str(folder), 'point_group': group,
+               'imaginary_modes': imaginary,
+               'lowest_mode_cm': float(modes['wavenumbers_cm'][0]),
+               'bond_range_A': [float(bonds[bonds < 1.8].min()),
+                                float(bonds[bonds < 1.8].max())],
+               'widths': widths}
+    _write_text(out / 'summary_original.json',
+                json.dumps(summary, indent=2) + '\n')
+    print(f"   {out / 'summary_original.json'}")
+    return summary
+
+
+def plot(out: Path, classical: dict, quantum: dict,
+         name: str = 'distances.png',
+         title: str = 'C20 at 300 K, SchNet trained on GFN2-xTB: distances '
+         'of every bead') -> Path:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -220,15 +406,14 @@ def plot(out: Path, classical: dict, quantum: dict) -> Path:
                  histtype='step', label=label)
         ax2.hist(data['bonds'], bins=120, density=True, histtype='step',
                  label=f"{label}: width {np.std(data['bonds']):.4f} Å")
-    ax1.set_xlabel('C-C distance (Å), all pairs')
-    ax2.set_xlabel('C-C bond length (Å), pairs < 1.8 Å')
+    ax1.set_xlabel('C-C distance (Å), all 190 pairs')
+    ax2.set_xlabel('C-C bond length (Å), pairs < 1.8 Å (magnified)')
     for ax in (ax1, ax2):
         ax.set_ylabel('probability density (1/Å)')
         ax.legend(fontsize=8)
-    fig.suptitle('C20 at 300 K, SchNet trained on GFN2-xTB: distances of '
-                 'every bead')
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = out / 'distances.png'
+    path = out / name
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format='png')
     return path
@@ -275,9 +460,28 @@ def main():
     parser.add_argument('--no-dft', action='store_true',
                         help='skip the PySCF DFT timing')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--model', nargs='+', default=['xtb'],
+                        metavar=('KIND', 'PATH'),
+                        help="'xtb' (default: the whole study with a SchNet "
+                        "trained here on GFN2-xTB) or 'original PATH': the "
+                        "thesis' network, the original SchNet code's "
+                        'force_model read from PATH (its folder, or the '
+                        'folder holding original/force_model), relaxed, '
+                        'checked with its Hessian and run with RPMD')
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.model[0] == 'original':
+        if len(args.model) != 2:
+            parser.error('--model original needs the PATH of the models')
+        print("The thesis' network (the original SchNet code's C20 "
+              'force_model): minimum and RPMD at 300 K, P = 1 and P = 8')
+        original_study(out, Path(args.model[1]), args.rpmd_steps,
+                       args.equilibration)
+        return
+    if args.model != ['xtb']:
+        parser.error(f"--model must be 'xtb' or 'original PATH' (got "
+                     f"{' '.join(args.model)})")
     print('1. reference data (GFN2-xTB MD)')
     dataset = reference(out, args.md_steps, args.stride, args.seed)
     import ase.io

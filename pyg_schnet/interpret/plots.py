@@ -9,6 +9,10 @@ from torch_geometric.data import Data
 
 from pyg_schnet.io import atomic_path
 
+#: A light, slightly transparent box behind labels drawn over atoms.
+_LABEL_BOX = dict(boxstyle='round,pad=0.15', facecolor='white', alpha=0.75,
+                  edgecolor='none')
+
 
 def _pyplot():
     import matplotlib
@@ -42,7 +46,8 @@ def _atoms(ax, data: Data, size: float = 500.0, labels: bool = True,
     if labels:
         from ase.data import chemical_symbols
         for i, p in enumerate(pos):
-            ax.text(*p, f' {chemical_symbols[z[i]]}{i}', fontsize=7)
+            ax.text(*p, f'  {chemical_symbols[z[i]]}{i}', fontsize=7,
+                    bbox=_LABEL_BOX, zorder=5)
 
 
 def _equal_axes(ax, points: np.ndarray) -> None:
@@ -139,7 +144,9 @@ def plot_atomic_energies(data: Data, energies: Tensor, path: os.PathLike,
     pos = data.pos.detach().double().cpu().numpy()
     from ase.data import chemical_symbols
     for p, z, v in zip(pos, data.z.tolist(), values, strict=True):
-        ax.text(*p, f' {chemical_symbols[z]} {v:.2f}', fontsize=8)
+        # Beside the disc, on a light box: readable over dark colours.
+        ax.text(*p, f'  {chemical_symbols[z]} {v:.2f}', fontsize=8,
+                bbox=_LABEL_BOX, zorder=5)
     _equal_axes(ax, pos)
     fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax,
                  shrink=0.7, pad=0.12, label=label)

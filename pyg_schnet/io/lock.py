@@ -30,6 +30,10 @@ class RunLock:
         with RunLock('runs/x'):
             ...  # train
 
+    A folder the lock itself created is removed again when the block
+    fails before anything but the lock file was written (a training that
+    fails at its first check leaves no empty run folder behind).
+
     Raises:
         RunLockedError: if a live process holds the lock, naming it.
     """
@@ -39,8 +43,10 @@ class RunLock:
         self.folder = Path(folder)
         self.path = self.folder / self.name
         self._fd: Optional[int] = None
+        self._created = False
 
     def acquire(self) -> 'RunLock':
+        self._created = not self.folder.exists()
         self.folder.mkdir(parents=True, exist_ok=True)
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -82,8 +88,20 @@ class RunLock:
     def __enter__(self) -> 'RunLock':
         return self.acquire()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None and self._created and self._fd is not None:
+            self._remove_if_empty()
         self.release()
+
+    def _remove_if_empty(self) -> None:
+        # Still holding the lock: nobody else can be using the folder; a
+        # process that creates a file in it meanwhile keeps it.
+        try:
+            if [p.name for p in self.folder.iterdir()] == [self.name]:
+                self.path.unlink()
+                self.folder.rmdir()
+        except OSError:
+            pass
 
 
 def _me() -> str:
