@@ -444,11 +444,14 @@ def _label_parser(sub, common) -> None:
     p = sub.add_parser(
         'label', parents=[common],
         help='reference energies/forces from an ASE calculator',
-        description='Label structures with a real calculator (EMT or '
-        'GFN2-xTB) and write an extxyz/ASE-db dataset, atomically.')
-    p.add_argument('--calculator', choices=['emt', 'xtb'], required=True,
-                   help="ASE's EMT (metals) or GFN2-xTB via tblite "
-                   '(molecules)')
+        description='Label structures with a real calculator (EMT, '
+        'GFN2-xTB or CHGNet) and write an extxyz/ASE-db dataset, '
+        'atomically (CHGNet also writes OUT.card.json: how it was made).')
+    p.add_argument('--calculator', choices=['emt', 'xtb', 'chgnet'],
+                   required=True,
+                   help="ASE's EMT (metals), GFN2-xTB via tblite "
+                   '(molecules) or the pretrained CHGNet (crystals across '
+                   "the periodic table; pip install -e '.[materials]')")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument('--structures', help='structure file ASE can read')
     src.add_argument('--alloys', type=int, metavar='N',
@@ -456,10 +459,17 @@ def _label_parser(sub, common) -> None:
                      'Pt/Au (for EMT)')
     src.add_argument('--smiles', nargs='+', help='molecules to embed and '
                      'rattle (for xTB)')
+    src.add_argument('--prototypes', type=int, metavar='N',
+                     help='N strained, rattled prototype crystals of 61 '
+                     'elements (fcc/bcc/hcp/diamond, rock salt, CsCl, zinc '
+                     'blende, wurtzite, fluorite, perovskites; for CHGNet)')
     p.add_argument('--per-molecule', type=int, default=10,
                    help='snapshots per SMILES (default: 10)')
     p.add_argument('--rattle', type=_finite_float, default=None,
-                   help='displacement in Å (alloys 0.1, molecules 0.05)')
+                   help='displacement in Å (alloys 0.1, molecules and '
+                   'prototypes 0.05)')
+    p.add_argument('--strain', type=_finite_float, default=0.05,
+                   help='prototypes: volume within ±STRAIN (default: 0.05)')
     p.add_argument('--properties', nargs='+', default=['energy', 'forces'],
                    choices=['energy', 'forces', 'stress'],
                    help='what to compute (stress only for periodic '
@@ -478,12 +488,13 @@ def _label(args: argparse.Namespace) -> int:
         label_structures,
         make_calculator,
         molecule_snapshots,
+        prototype_crystals,
         rattled_alloys,
         read_atoms,
     )
     from pyg_schnet.predict import output_format
 
-    for name in ('alloys', 'per_molecule'):
+    for name in ('alloys', 'per_molecule', 'prototypes'):
         value = getattr(args, name)
         if value is not None and value < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least "
@@ -497,16 +508,60 @@ def _label(args: argparse.Namespace) -> int:
     elif args.alloys is not None:
         structures = rattled_alloys(args.alloys, rattle=args.rattle or 0.1,
                                     seed=args.seed)
+    elif args.prototypes is not None:
+        structures = prototype_crystals(
+            args.prototypes, strain=args.strain,
+            rattle=0.05 if args.rattle is None else args.rattle,
+            seed=args.seed)
     else:
         structures = molecule_snapshots(args.smiles, args.per_molecule,
                                         rattle=args.rattle or 0.05,
                                         seed=args.seed)
-    labelled = label_structures(structures,
-                                lambda: make_calculator(args.calculator),
-                                args.out, properties=args.properties)
+    if args.calculator == 'chgnet':
+        labelled = _label_chgnet(args, structures)
+    else:
+        labelled = label_structures(structures,
+                                    lambda: make_calculator(args.calculator),
+                                    args.out, properties=args.properties)
     print(f'wrote {len(labelled)} structures labelled with '
           f'{args.calculator} to {args.out}')
     return 0
+
+
+def _label_chgnet(args: argparse.Namespace, structures) -> list:
+    import json
+    import time
+    from collections import Counter
+
+    from pyg_schnet.data import chgnet_labels
+    from pyg_schnet.io import atomic_write_text
+    start = time.perf_counter()
+
+    def progress(done, total):
+        if done == total or done % (64 * 16) == 0:
+            print(f'  {done}/{total} structures labelled, '
+                  f'{time.perf_counter() - start:.0f} s')
+    labelled = chgnet_labels(structures, args.out, progress=progress)
+    import chgnet
+    elements = sorted({s for a in labelled
+                       for s in a.get_chemical_symbols()})
+    card = {'file': Path(args.out).name, 'structures': len(labelled),
+            'atoms': sum(len(a) for a in labelled),
+            'labels': 'energy (eV), forces (eV/Å), stress (eV/Å³, ASE '
+            'sign) from CHGNet',
+            'calculator': f'CHGNet {chgnet.__version__} (the pretrained '
+            f'weights inside the wheel, trained on MPtrj)',
+            'made_by': 'pyg-schnet ' + ' '.join(sys.argv[1:]),
+            'source': 'prototypes' if args.prototypes else
+            (args.structures or 'generated'),
+            'prototypes': dict(Counter(a.info.get('prototype', '?')
+                                       for a in labelled)),
+            'elements': elements, 'seed': args.seed,
+            'strain': args.strain, 'rattle': args.rattle,
+            'seconds': round(time.perf_counter() - start, 1)}
+    atomic_write_text(f'{args.out}.card.json',
+                      json.dumps(card, indent=2) + '\n')
+    return labelled
 
 
 # -- md ----------------------------------------------------------------------
@@ -697,6 +752,18 @@ def _explain(args: argparse.Namespace) -> int:
                                          result['components'].tolist(),
                                          strict=True):
             print(f'  {symbol:>2} (group {group:>2}): {a:+.3f} {b:+.3f}')
+        if len(elements) >= 6:
+            scores = interpret.embedding_scores(model, elements)
+            print(f"nearest neighbour (cosine) in the same group: "
+                  f"{100 * scores['same_group']:.1f} % of the elements; "
+                  f"random group labels: {100 * scores['null_mean']:.1f} ± "
+                  f"{100 * scores['null_std']:.1f} % (p = "
+                  f"{scores['p_value']:.3f}, {scores['permutations']} "
+                  f'permutations)')
+            for group, row in scores['period_correlation'].items():
+                print(f"  group {group:>2} ({' '.join(row['elements'])}): "
+                      f"Spearman(PC1, period) {row['pc1']:+.2f}, best "
+                      f"{row['best']:+.2f} (PC{row['best_component']})")
         interpret.plot_embeddings(result, args.out,
                                   f'element embeddings of {label}')
         print(f'wrote {args.out}')

@@ -8,9 +8,11 @@ from pyg_schnet.data.files import (
     read_structures,
 )
 from pyg_schnet.data.labelling import (
+    chgnet_labels,
     label_structures,
     make_calculator,
     molecule_snapshots,
+    prototype_crystals,
     rattled_alloys,
 )
 from pyg_schnet.data.qm9 import QM9, QM9_TARGETS, qm9_atomref
@@ -27,9 +29,11 @@ __all__ = [
     'from_ase',
     'from_rdkit',
     'from_smiles',
+    'chgnet_labels',
     'label_structures',
     'make_calculator',
     'molecule_snapshots',
+    'prototype_crystals',
     'qm9_atomref',
     'qm9_split',
     'random_split',

@@ -1,6 +1,11 @@
 """Looking inside a trained model: local chemical potentials with a probe
 atom, element embeddings and atomic energies. Units: Å, eV."""
-from pyg_schnet.interpret.embeddings import GROUPS, element_embeddings
+from pyg_schnet.interpret.embeddings import (
+    GROUPS,
+    PERIODS,
+    element_embeddings,
+    embedding_scores,
+)
 from pyg_schnet.interpret.plots import (
     plot_atomic_energies,
     plot_embeddings,
@@ -18,9 +23,11 @@ from pyg_schnet.interpret.potential import (
 
 __all__ = [
     'GROUPS',
+    'PERIODS',
     'atomic_energies',
     'distance_sum_surface',
     'element_embeddings',
+    'embedding_scores',
     'geometric_median',
     'inverse_distance_surface',
     'local_potential',

@@ -70,3 +70,86 @@ def element_embeddings(model: AtomisticModel,
             'groups': [GROUPS.get(z, 0) for z in numbers],
             'vectors': vectors, 'components': components,
             'explained_variance': variance[:2] / variance.sum()}
+
+
+#: Period (row) of each element, by atomic number (1-7).
+PERIODS = {z: (1 if z <= 2 else 2 if z <= 10 else 3 if z <= 18 else
+               4 if z <= 36 else 5 if z <= 54 else 6 if z <= 86 else 7)
+           for z in range(1, 119)}
+
+#: The main groups of the periodic table.
+MAIN_GROUPS = (1, 2, 13, 14, 15, 16, 17)
+
+
+def _spearman(x, y) -> float:
+    r"""Spearman's rank correlation of two sequences (average ranks for
+    ties)."""
+    from scipy.stats import spearmanr
+    value = spearmanr(x, y).statistic
+    return float(value) if value == value else 0.0
+
+
+def embedding_scores(model: AtomisticModel,
+                     elements: Sequence[Union[int, str]],
+                     permutations: int = 1000, seed: int = 0,
+                     directions: int = 5) -> Dict[str, object]:
+    r"""Two measurements of whether the element embeddings
+    :math:`\mathbf{x}^0_Z` order elements as the periodic table does
+    (the thesis' Abb. 5 claim), instead of eyeballing a picture:
+
+    * :obj:`same_group`: the fraction of elements whose nearest neighbour
+      in the full embedding space (cosine similarity) is in the same
+      group, with the same score for :obj:`permutations` random
+      permutations of the group labels (:obj:`null_mean`,
+      :obj:`null_std`, and :obj:`p_value`, the share of permutations
+      scoring at least as high);
+    * :obj:`period_correlation`: for each main group with three or more of
+      the elements, Spearman's correlation of the first principal component
+      with the period, and the largest absolute correlation over the first
+      :obj:`directions` principal components (:obj:`best`).
+
+    Returns:
+        A dict of these, with :obj:`symbols`, :obj:`groups`, :obj:`periods`.
+    """
+    result = element_embeddings(model, elements)
+    vectors = result['vectors']
+    groups = torch.tensor(result['groups'])
+    numbers = result['numbers']
+    unit = vectors / vectors.norm(dim=1, keepdim=True).clamp(min=1e-12)
+    similarity = unit @ unit.T
+    similarity.fill_diagonal_(-float('inf'))
+    nearest = similarity.argmax(dim=1)
+
+    def score(labels):
+        return float((labels[nearest] == labels).double().mean())
+    observed = score(groups)
+    gen = torch.Generator().manual_seed(seed)
+    null = torch.tensor([score(groups[torch.randperm(len(groups),
+                                                      generator=gen)])
+                         for _ in range(permutations)], dtype=torch.float64)
+    centred = vectors - vectors.mean(dim=0)
+    _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+    components = centred @ vh[:directions].T
+    periods = [PERIODS[z] for z in numbers]
+    correlation = {}
+    for group in MAIN_GROUPS:
+        members = [k for k, g in enumerate(result['groups']) if g == group]
+        if len(members) < 3:
+            continue
+        rows = [periods[k] for k in members]
+        values = [_spearman(components[members, d].tolist(), rows)
+                  for d in range(components.size(1))]
+        correlation[group] = {
+            'elements': [result['symbols'][k] for k in members],
+            'pc1': values[0],
+            'best': max(values, key=abs),
+            'best_component': 1 + max(range(len(values)),
+                                      key=lambda d: abs(values[d]))}
+    return {'symbols': result['symbols'], 'groups': result['groups'],
+            'periods': periods,
+            'same_group': observed,
+            'null_mean': float(null.mean()), 'null_std': float(null.std()),
+            'p_value': float((null >= observed).double().mean()),
+            'permutations': permutations,
+            'nearest': [result['symbols'][int(k)] for k in nearest],
+            'period_correlation': correlation}
