@@ -615,6 +615,14 @@ def _md_parser(sub, common) -> None:
     p.add_argument('--max-temperature', type=_optional_float, default=None,
                    help='stop above this temperature in K (default: 10 '
                    'times --temperature, more for a few atoms)')
+    p.add_argument('--committee', nargs='+', metavar='MODEL', default=[],
+                   help='more models (run folders, model files): the '
+                   'dynamics follow the mean of MODEL and these, and the log '
+                   "gets the committee's energy and largest force "
+                   'deviation')
+    p.add_argument('--max-force-std', type=_positive_float, default=None,
+                   help='with --committee: warn when a force deviation '
+                   'passes this many eV/Å')
     p.add_argument('--overwrite', action='store_true',
                    help='replace --out and --log if they exist (once the '
                    'run is complete)')
@@ -642,6 +650,12 @@ def _md(args: argparse.Namespace) -> int:
         raise ValueError('--device cuda was asked for, but torch sees no '
                          'CUDA GPU')
     model, _, _ = load_trained(args.model)
+    if args.committee:
+        from pyg_schnet.models import Committee
+        model = Committee([model] + [load_trained(m)[0]
+                                     for m in args.committee])
+    elif args.max_force_std is not None:
+        raise ValueError('--max-force-std needs --committee')
     atoms = read_atoms(args.structure, index=-1)
     from pyg_schnet.data import from_ase
     from pyg_schnet.train.evaluate import unseen_elements
@@ -656,9 +670,12 @@ def _md(args: argparse.Namespace) -> int:
                        device=args.device,
                        dtype=torch.float64 if args.float64 else
                        torch.float32, max_drift=args.max_drift,
-                       max_temperature=args.max_temperature)
+                       max_temperature=args.max_temperature,
+                       max_force_std=args.max_force_std)
     threads, _ = set_threads(args.threads, md.pairs)
-    print(f"{args.systems} x {len(atoms)} atoms, {args.beads} "
+    committee = f', a committee of {1 + len(args.committee)} models' \
+        if args.committee else ''
+    print(f"{args.systems} x {len(atoms)} atoms{committee}, {args.beads} "
           f"bead{'s' if args.beads > 1 else ''}, {thermostat} at "
           f'{args.temperature} K, {args.steps} steps of {args.dt} fs, '
           f"{threads} thread{'s' if threads > 1 else ''}")

@@ -1,7 +1,8 @@
-"""An ASE calculator for pyg_schnet models."""
+"""ASE calculators for pyg_schnet models and committees of them."""
 import copy
 import os
-from typing import List, Union
+import warnings
+from typing import List, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -11,6 +12,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 from pyg_schnet.graph import check_distances, check_structure
 from pyg_schnet.md.graph import VerletGraph
 from pyg_schnet.models import AtomisticModel, edge_vectors, load_model
+from pyg_schnet.models.committee import Committee
 
 
 class SchNetCalculator(Calculator):
@@ -42,6 +44,10 @@ class SchNetCalculator(Calculator):
             :obj:`torch.float64`. (default: :obj:`torch.float32`)
         skin (float, optional): Skin of the reused graph in Å.
             (default: :obj:`0.5`)
+        max_force_std (float, optional): For a
+            :class:`~pyg_schnet.models.committee.Committee`: warn when an
+            atom's force deviation passes this many eV/Å.
+            (default: :obj:`None`, never)
         tune_malloc (bool, optional): Call
             :func:`pyg_schnet.allocator.tune_allocator`, which changes
             glibc's ``malloc`` settings *for the whole process* (large
@@ -55,8 +61,10 @@ class SchNetCalculator(Calculator):
     def __init__(self, model: AtomisticModel,
                  device: Union[str, torch.device] = 'cpu',
                  dtype: torch.dtype = torch.float32, skin: float = 0.5,
-                 tune_malloc: bool = True, **kwargs):
+                 tune_malloc: bool = True,
+                 max_force_std: Optional[float] = None, **kwargs):
         super().__init__(**kwargs)
+        self.max_force_std = max_force_std
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"'dtype' must be torch.float32 or float64, "
                              f'got {dtype}')
@@ -124,8 +132,56 @@ class SchNetCalculator(Calculator):
         if stress:
             self.results['stress'] = full_3x3_to_voigt_6_stress(
                 out['stress'][0].double().cpu().numpy())
+        if 'energy_std' in out:  # a committee
+            self.results['energy_std'] = float(out['energy_std'][0])
+            self.results['forces_std'] = out['forces_std'].double().cpu() \
+                .numpy()
+            worst = float(self.results['forces_std'].max())
+            if self.max_force_std is not None and worst > self.max_force_std:
+                atom = int(self.results['forces_std'].argmax())
+                warnings.warn(
+                    f'the committee disagrees: the force deviation of atom '
+                    f'{atom} is {worst:.3g} eV/Å (above max_force_std = '
+                    f'{self.max_force_std} eV/Å): this structure is outside '
+                    f'what the models learned', stacklevel=2)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.model!r}, '
                 f'device={self.device}, dtype={self.dtype}, '
                 f'skin={self.graph.skin})')
+
+
+class CommitteeCalculator(SchNetCalculator):
+    r"""The ASE calculator of a committee of :math:`K` models
+    (:class:`~pyg_schnet.models.committee.Committee`): :obj:`energy`,
+    :obj:`forces` (and :obj:`stress`, :obj:`energies`) are the members'
+    means, and two more results say how much they disagree:
+    :obj:`energy_std` (eV, the standard deviation of the :math:`K`
+    energies) and :obj:`forces_std` (:obj:`[N]`, eV/Å: per atom, the RMS
+    over the members of the deviation of its force from the mean force).
+    With :obj:`max_force_std` a warning names the atom whose deviation
+    passes it. Read them with ``atoms.calc.get_property('forces_std')``.
+
+    Args:
+        models (sequence of AtomisticModel): The members (two or more).
+        **kwargs: As :class:`SchNetCalculator` (device, dtype, skin,
+            max_force_std, tune_malloc).
+    """
+    implemented_properties: List[str] = SchNetCalculator\
+        .implemented_properties + ['energy_std', 'forces_std']
+
+    def __init__(self, models: Sequence[AtomisticModel], **kwargs):
+        super().__init__(Committee(models), **kwargs)
+
+    @classmethod
+    def from_runs(cls, paths: Sequence[Union[str, os.PathLike]],
+                  **kwargs) -> 'CommitteeCalculator':
+        r"""The committee of training runs (run folders or
+        :obj:`model.pt` files)."""
+        models = []
+        for path in paths:
+            path = os.fspath(path)
+            model_file = os.path.join(path, 'model.pt') \
+                if os.path.isdir(path) else path
+            models.append(load_model(model_file)[0])
+        return cls(models, **kwargs)

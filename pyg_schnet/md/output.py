@@ -17,6 +17,9 @@ TRAJECTORY_SUFFIXES = ('.xyz', '.extxyz', '.traj')
 
 LOG_HEADER = ('# step time_fs system potential_eV kinetic_primitive_eV '
               'kinetic_virial_eV temperature_K conserved_eV\n')
+#: The log's extra columns with a committee: its energy deviation (bead
+#: average) and its largest atom force deviation.
+COMMITTEE_COLUMNS = ' energy_std_eV forces_std_max_eV/A'
 
 
 def check_trajectory_name(path: str) -> str:
@@ -50,9 +53,10 @@ class MDOutput:
     Args:
         trajectory (str, optional): ``.extxyz``/``.xyz`` or ``.traj``.
         log (str, optional): A text file.
+        committee (bool, optional): Log the committee's deviations too.
     """
     def __init__(self, trajectory: Optional[str] = None,
-                 log: Optional[str] = None):
+                 log: Optional[str] = None, committee: bool = False):
         if trajectory and log and os.path.abspath(trajectory) == \
                 os.path.abspath(log):
             raise ValueError(f'the trajectory and the log are the same file '
@@ -61,6 +65,7 @@ class MDOutput:
         self.format = check_trajectory_name(trajectory) if trajectory \
             else None
         self._traj = self._log = None
+        self.committee = committee
         if trajectory:
             if self.format == 'traj':
                 from ase.io.trajectory import Trajectory
@@ -69,7 +74,8 @@ class MDOutput:
                 self._traj = open(trajectory + '.partial', 'w')
         if log:
             self._log = open(log + '.partial', 'w')
-            self._log.write(LOG_HEADER)
+            self._log.write(LOG_HEADER.rstrip('\n') + (
+                COMMITTEE_COLUMNS if committee else '') + '\n')
             self._log.flush()
 
     @property
@@ -101,7 +107,10 @@ class MDOutput:
                     f"{obs['kinetic_primitive'][s]:.8f} "
                     f"{obs['kinetic_virial'][s]:.8f} "
                     f"{obs['temperature'][s]:.3f} "
-                    f"{obs['conserved'][s]:.8f}\n")
+                    f"{obs['conserved'][s]:.8f}"
+                    + (f" {obs['energy_std'][s]:.8f} "
+                       f"{obs['forces_std_max'][s]:.6f}"
+                       if self.committee else '') + '\n')
             self._log.flush()
 
     def _close(self) -> None:

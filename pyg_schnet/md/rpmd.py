@@ -154,6 +154,11 @@ class RingPolymerMD:
             :math:`f` the degrees of freedom of a system's beads (a few
             atoms' temperature fluctuates more), :obj:`math.inf` turns it
             off.
+        max_force_std (float, optional): With a
+            :class:`~pyg_schnet.models.committee.Committee` as the model:
+            warn (once) when an atom's force deviation passes this many
+            eV/Å. The committee's deviations are observables (and log
+            columns) either way. (default: :obj:`None`)
         tune_malloc (bool, optional): Call
             :func:`pyg_schnet.allocator.tune_allocator`, which changes
             glibc's ``malloc`` settings *for the whole process* (large
@@ -169,6 +174,7 @@ class RingPolymerMD:
                  dtype: torch.dtype = torch.float64, skin: float = 0.5,
                  max_drift: Optional[float] = 0.1,
                  max_temperature: Optional[float] = None,
+                 max_force_std: Optional[float] = None,
                  tune_malloc: bool = True):
         structures = [atoms] * systems if isinstance(atoms, Atoms) else \
             list(atoms)
@@ -227,6 +233,10 @@ class RingPolymerMD:
         self.omega_k = mode_frequencies(self.P, self.omega_p).to(**kwargs)
         self.gamma = pile_friction(self.omega_k, self.tau0)
         self.max_drift = max_drift
+        self.max_force_std = max_force_std
+        self._warned_std = False
+        self._energy_std: Optional[Tensor] = None
+        self._forces_std: Optional[Tensor] = None
         dof_total = max(self.dof * self.P, 1)
         self.max_temperature = self.temperature * max(
             10.0, 1.0 + 30.0 * math.sqrt(2.0 / dof_total)) \
@@ -363,6 +373,11 @@ class RingPolymerMD:
                                   offsets, symmetric=True, forces=True)
         forces = out['forces'].to(self.dtype).view(self.S, self.P, self.N, 3)
         potential = out['energy'].to(self.dtype).view(self.S, self.P)
+        if 'forces_std' in out:  # a committee
+            self._energy_std = out['energy_std'].detach().to(
+                self.dtype).view(self.S, self.P)
+            self._forces_std = out['forces_std'].detach().to(
+                self.dtype).view(self.S, self.P, self.N)
         forces = forces * self.free.view(1, 1, -1, 1).to(self.dtype)
         return forces.detach(), potential.detach()
 
@@ -421,6 +436,18 @@ class RingPolymerMD:
                     f'system {s} drifted by {float(drift[s]):.3g} eV per '
                     f'atom and bead (limit max_drift = {self.max_drift} eV; '
                     f'try a smaller timestep, {self.dt / units.fs:g} fs now)')
+        if self.max_force_std is not None and not self._warned_std and \
+                'forces_std_max' in obs and \
+                bool((obs['forces_std_max'] > self.max_force_std).any()):
+            s = int(obs['forces_std_max'].argmax())
+            self._warned_std = True
+            import warnings
+            warnings.warn(
+                f'the committee disagrees {at}: a force deviation of '
+                f"{float(obs['forces_std_max'][s]):.3g} eV/Å in system {s} "
+                f'(above max_force_std = {self.max_force_std} eV/Å): the '
+                f'dynamics reached structures outside what the models '
+                f'learned', stacklevel=2)
         hot = obs['temperature'] > self.max_temperature
         if bool(hot.any()):
             s = int(obs['temperature'].argmax())
@@ -455,12 +482,19 @@ class RingPolymerMD:
         :obj:`hamiltonian` (:math:`H_P`, eV) and :obj:`conserved`
         (:math:`H_P` plus the energy the thermostat took out, eV; constant
         up to the integration error). Fixed atoms count no degrees of
-        freedom."""
+        freedom. With a committee as the model also :obj:`energy_std`
+        (eV, the committee's energy deviation, bead average) and
+        :obj:`forces_std_max` (eV/Å, the largest atom force deviation over
+        beads and atoms)."""
         dof = max(self.dof, 1)
         hamiltonian = ring_polymer_hamiltonian(self.p, self.q,
                                                self._potential, self.masses,
                                                self.omega_p)
-        return {'potential': self._potential.mean(dim=1),
+        extra = {}
+        if self._forces_std is not None:
+            extra = {'energy_std': self._energy_std.mean(dim=1),
+                     'forces_std_max': self._forces_std.amax(dim=(1, 2))}
+        return {**extra, 'potential': self._potential.mean(dim=1),
                 'kinetic_primitive': primitive_kinetic(
                     self.p, self.q, self.masses, self.beta, self.omega_p,
                     dof),
@@ -529,7 +563,8 @@ class RingPolymerMD:
                     value < low:
                 raise ValueError(f"'{name}' must be an integer >= {low} "
                                  f'(got {value!r})')
-        output = MDOutput(trajectory, log)
+        output = MDOutput(trajectory, log,
+                          committee=self._forces_std is not None)
         progress = sys.stderr.isatty() if progress is None else progress
         bar = None
         if progress:

@@ -1,4 +1,5 @@
 """Models: SchNet and DTNN, energies with forces and stress."""
+from pyg_schnet.models.committee import Committee
 from pyg_schnet.models.dtnn import DTNN
 from pyg_schnet.models.io import MODELS, build_model, load_model, save_model
 from pyg_schnet.models.original import load_original_schnet
@@ -13,6 +14,7 @@ from pyg_schnet.models.schnet import SchNet
 __all__ = [
     'MODELS',
     'AtomisticModel',
+    'Committee',
     'DTNN',
     'SchNet',
     'build_model',
