@@ -69,39 +69,103 @@ def main():
                         help='blocks per engine (default: 7)')
     parser.add_argument('--steps', type=int, default=50,
                         help='steps per block (default: 50)')
+    parser.add_argument('--dtypes', nargs='+', default=['float32'],
+                        choices=['float32', 'float64'])
+    parser.add_argument('--schnetpack', metavar='PYTHON',
+                        help="also SchNetPack 2.1.1's RPMD engine (float64, "
+                        'as its calculator computes) at the thesis size, '
+                        'run by this interpreter of its own venv (see '
+                        'benchmarks/schnetpack_rpmd.py)')
+    parser.add_argument('--profile', action='store_true',
+                        help='then print where the time goes (torch '
+                        'profiler, top operators by self time)')
     args = parser.parse_args()
     sizes = list(args.sizes) + ([args.model] if args.model else [])
     engines = {}
     for size in sizes:
         model = build(size)
         for threads in args.threads:
-            torch.set_num_threads(threads)
-            md = RingPolymerMD(model, c20(), beads=args.beads,
-                               temperature=300.0, timestep=0.5,
-                               thermostat='pile', tau0=100.0, seed=0,
-                               dtype=torch.float32)
-            for _ in range(20):
-                md.step()
-            engines[(size, threads)] = md
+            for dtype in args.dtypes:
+                torch.set_num_threads(threads)
+                md = RingPolymerMD(model, c20(), beads=args.beads,
+                                   temperature=300.0, timestep=0.5,
+                                   thermostat='pile', tau0=100.0, seed=0,
+                                   dtype=getattr(torch, dtype))
+                for _ in range(20):
+                    md.step()
+                engines[('pyg_schnet', size, threads, dtype)] = md
+    peers = {}
+    if args.schnetpack:
+        import subprocess
+        script = Path(__file__).resolve().parent / 'schnetpack_rpmd.py'
+        for threads in args.threads:
+            proc = subprocess.Popen(
+                [args.schnetpack, str(script), '--size', 'thesis',
+                 '--beads', str(args.beads), '--threads', str(threads)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL, text=True)
+            if proc.stdout.readline().strip() != 'ready':
+                raise SystemExit('the SchNetPack engine did not start')
+            peers[('SchNetPack 2.1.1', 'thesis', threads, 'float64')] = proc
     print(f'{machine()}; load average {os.getloadavg()[0]:.2f} at the '
-          f'start; C20, P = {args.beads}, float32')
-    times = {key: [] for key in engines}
-    keys = list(engines)
+          f'start; C20, P = {args.beads}')
+    keys = list(engines) + list(peers)
+    times = {key: [] for key in keys}
     for r in range(args.repeat):
         for key in keys[r % len(keys):] + keys[:r % len(keys)]:
-            torch.set_num_threads(key[1])
+            if key in peers:
+                proc = peers[key]
+                proc.stdin.write(f'block {args.steps}\n')
+                proc.stdin.flush()
+                times[key].append(float(proc.stdout.readline()))
+                continue
+            torch.set_num_threads(key[2])
             md = engines[key]
             start = time.perf_counter()
             for _ in range(args.steps):
                 md.step()
             times[key].append(1000 * (time.perf_counter() - start) /
                               args.steps)
-    for (size, threads), values in times.items():
+    for proc in peers.values():
+        proc.stdin.close()
+        proc.wait()
+    ours = {key[1:]: statistics.median(v) for key, v in times.items()
+            if key[0] == 'pyg_schnet'}
+    for (engine, size, threads, dtype), values in times.items():
         name = size if size in SIZES else Path(size).name
-        print(f'{name:>8}, {threads} thread{"s" if threads > 1 else " "}: '
-              f'{statistics.median(values):6.2f} ms per step '
-              f'[{min(values):.2f}, {max(values):.2f}] (thesis: ~10 ms)')
-    print(f'load average {os.getloadavg()[0]:.2f} at the end')
+        line = (f'{engine:>16} {name:>8} {dtype}, {threads} '
+                f'thread{"s" if threads > 1 else " "}: '
+                f'{statistics.median(values):7.2f} ms per step '
+                f'[{min(values):.2f}, {max(values):.2f}]')
+        same = ours.get((size, threads, dtype))
+        if engine != 'pyg_schnet' and same:
+            line += f'; pyg_schnet {statistics.median(values) / same:.1f}x ' \
+                'faster'
+        print(line)
+    print(f'thesis: ~10 ms per step; load average '
+          f'{os.getloadavg()[0]:.2f} at the end')
+    if args.profile:
+        profile(engines, args.steps)
+
+
+def profile(engines: dict, steps: int) -> None:
+    r"""Where a step's time goes, per engine: torch.profiler over
+    :obj:`steps` steps, the operators with the largest self CPU time."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+    for key, md in engines.items():
+        torch.set_num_threads(key[2])
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(steps):
+                md.step()
+        events = prof.key_averages()
+        total = sum(e.self_cpu_time_total for e in events)
+        print(f'\nprofile of {" ".join(map(str, key))}: '
+              f'{total / steps / 1000:.2f} ms of operators per step, '
+              f'{sum(e.count for e in events) // steps} operator calls')
+        for e in sorted(events, key=lambda e: -e.self_cpu_time_total)[:12]:
+            print(f'  {e.key:<40} {100 * e.self_cpu_time_total / total:5.1f} '
+                  f'% {e.count // steps:5d} calls')
 
 
 if __name__ == '__main__':

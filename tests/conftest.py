@@ -87,3 +87,15 @@ def train_args(emt_file, run_dir, *extra):
             '--cutoff', '4.0', '--batch-size', '8', '--lr', '3e-3',
             '--max-time', 'none', '--no-progress', '--run-dir',
             str(run_dir), *extra]
+
+
+def cli_error(capsys, argv, match):
+    r"""Runs ``pyg-schnet ARGV``, which must fail with one ``error: ...``
+    line containing :obj:`match` (case-insensitive) and no traceback."""
+    from pyg_schnet.cli import main
+    assert main(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert err.startswith('error:'), err
+    assert 'Traceback' not in err
+    assert match.lower() in err.lower(), err
+    return err

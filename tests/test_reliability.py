@@ -36,7 +36,7 @@ from pyg_schnet.train.checkpoint import RunCheckpoint, resume_point
 from pyg_schnet.train.datasets import target_statistics
 from pyg_schnet.train.history import epoch_metrics
 
-from conftest import g2_data, small_models, train_args
+from conftest import cli_error, g2_data, small_models, train_args
 
 # -- code execution ---------------------------------------------------------
 
@@ -452,13 +452,6 @@ def finished_run(emt_file, tmp_path_factory):
     return run
 
 
-def _cli_error(capsys, argv, match):
-    assert main(argv) == 2, argv
-    err = capsys.readouterr().err
-    assert err.startswith('error:'), err
-    assert 'Traceback' not in err
-    assert match.lower() in err.lower(), err
-    return err
 
 
 @pytest.mark.parametrize('extra, match', [
@@ -472,24 +465,24 @@ def _cli_error(capsys, argv, match):
     (['--n-train', '1000'], 'lower --n-train'),
 ])
 def test_cli_train_errors(emt_file, tmp_path, capsys, extra, match):
-    _cli_error(capsys, train_args(emt_file, tmp_path / 'run', *extra), match)
+    cli_error(capsys, train_args(emt_file, tmp_path / 'run', *extra), match)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='a GPU is present')
 def test_cli_cuda_without_a_gpu(emt_file, tmp_path, capsys):
-    _cli_error(capsys, train_args(emt_file, tmp_path / 'run', '--device',
+    cli_error(capsys, train_args(emt_file, tmp_path / 'run', '--device',
                                   'cuda'), 'no CUDA GPU')
 
 
 def test_cli_file_errors(emt_file, finished_run, tmp_path, capsys):
-    _cli_error(capsys, ['evaluate', str(emt_file)], 'not a readable')
-    _cli_error(capsys, ['evaluate', str(tmp_path / 'nothing')], 'no run')
-    _cli_error(capsys, ['predict', str(finished_run), str(emt_file),
+    cli_error(capsys, ['evaluate', str(emt_file)], 'not a readable')
+    cli_error(capsys, ['evaluate', str(tmp_path / 'nothing')], 'no run')
+    cli_error(capsys, ['predict', str(finished_run), str(emt_file),
                         '--out', str(tmp_path / 'x.unknownext')],
-               "cannot write")
-    _cli_error(capsys, ['label', '--calculator', 'emt', '--alloys', '0',
+              "cannot write")
+    cli_error(capsys, ['label', '--calculator', 'emt', '--alloys', '0',
                         '--out', str(tmp_path / 'a.extxyz')],
-               '--alloys must be at least 1')
+              '--alloys must be at least 1')
     bad = tmp_path / 'bad.yaml'
     for text, match in (('lr: [1\n', 'not valid YAML (line'),
                         ('epochs: ten\n', 'epochs must be an integer'),
@@ -497,7 +490,7 @@ def test_cli_file_errors(emt_file, finished_run, tmp_path, capsys):
                         ('model_kwargs: [1, 2]\n', 'model_kwargs must be'),
                         ('- 1\n- 2\n', 'does not hold a mapping')):
         bad.write_text(text)
-        _cli_error(capsys, ['train', '--config', str(bad), '--run-dir',
+        cli_error(capsys, ['train', '--config', str(bad), '--run-dir',
                             str(tmp_path / 'r')], match)
 
 
@@ -516,7 +509,7 @@ def test_cli_damaged_run_files(finished_run, tmp_path, capsys, name, content,
     argv = ['evaluate', str(run)] if name != 'metrics.csv' else \
         ['train', '--resume', '--run-dir', str(run), '--epochs', '2',
          '--no-progress']
-    _cli_error(capsys, argv, match)
+    cli_error(capsys, argv, match)
 
 
 def test_cli_model_with_mismatched_config(emt_file, finished_run, tmp_path,
@@ -524,9 +517,9 @@ def test_cli_model_with_mismatched_config(emt_file, finished_run, tmp_path,
     blob = torch.load(finished_run / 'model.pt', weights_only=True)
     blob['config']['hidden_channels'] = 32
     torch.save(blob, tmp_path / 'model.pt')
-    _cli_error(capsys, ['predict', str(tmp_path / 'model.pt'),
+    cli_error(capsys, ['predict', str(tmp_path / 'model.pt'),
                         str(emt_file)],
-               'weights do not fit the saved configuration')
+              'weights do not fit the saved configuration')
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason='root ignores permissions')
@@ -535,8 +528,8 @@ def test_cli_read_only_run_folder(emt_file, tmp_path, capsys):
     folder.mkdir()
     folder.chmod(0o500)
     try:
-        _cli_error(capsys, train_args(emt_file, folder / 'run'),
-                   'permission denied')
+        cli_error(capsys, train_args(emt_file, folder / 'run'),
+                  'permission denied')
     finally:
         folder.chmod(0o700)
 
@@ -548,8 +541,8 @@ def test_cli_read_only_run_folder_as_root(emt_file, tmp_path, capsys,
     def refuse(*args, **kwargs):
         raise PermissionError(13, 'Permission denied', str(tmp_path / 'ro'))
     monkeypatch.setattr(Path, 'mkdir', refuse)
-    _cli_error(capsys, train_args(emt_file, tmp_path / 'ro' / 'run'),
-               'permission denied')
+    cli_error(capsys, train_args(emt_file, tmp_path / 'ro' / 'run'),
+              'permission denied')
 
 
 # -- clear errors in Python --------------------------------------------------
@@ -635,14 +628,14 @@ def test_outputs_never_replace_files_silently(emt_file, finished_run,
                                               tmp_path, capsys):
     mine = tmp_path / 'mine.extxyz'
     mine.write_text('precious')
-    _cli_error(capsys, ['label', '--calculator', 'emt', '--alloys', '1',
+    cli_error(capsys, ['label', '--calculator', 'emt', '--alloys', '1',
                         '--out', str(mine)], 'pass --overwrite')
-    _cli_error(capsys, ['predict', str(finished_run), str(emt_file),
+    cli_error(capsys, ['predict', str(finished_run), str(emt_file),
                         '--out', str(mine)], 'pass --overwrite')
     assert mine.read_text() == 'precious'
-    _cli_error(capsys, ['predict', str(finished_run), str(emt_file),
+    cli_error(capsys, ['predict', str(finished_run), str(emt_file),
                         '--out', str(emt_file), '--overwrite'],
-               'is the input file')
+              'is the input file')
     assert main(['label', '--calculator', 'emt', '--alloys', '1', '--out',
                  str(mine), '--overwrite']) == 0
     assert len(ase.io.read(mine, ':')) == 1

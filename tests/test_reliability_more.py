@@ -14,16 +14,7 @@ from ase.build import bulk, molecule
 from pyg_schnet.cli import main
 from pyg_schnet.data import from_smiles, to_ase
 
-from conftest import train_args
-
-
-def _cli_error(capsys, argv, match):
-    assert main(argv) == 2, argv
-    err = capsys.readouterr().err
-    assert err.startswith('error:'), err
-    assert 'Traceback' not in err
-    assert match.lower() in err.lower(), err
-    return err
+from conftest import cli_error, train_args
 
 
 def _with_bad_frame(emt_file, tmp_path, frame: int, change):
@@ -46,7 +37,7 @@ def test_a_bad_frame_fails_the_run_before_any_epoch(emt_file, tmp_path,
                                                     capsys, change, match):
     data = _with_bad_frame(emt_file, tmp_path, 37, change)
     run = tmp_path / 'run'
-    err = _cli_error(capsys, train_args(data, run, '--epochs', '3'), match)
+    err = cli_error(capsys, train_args(data, run, '--epochs', '3'), match)
     assert str(data) in err
     assert not (run / 'checkpoints').exists()
 
@@ -57,7 +48,7 @@ def test_a_split_file_with_an_empty_test_set_is_refused(emt_file, tmp_path,
     torch.save({'train': torch.arange(24), 'val': torch.arange(24, 32),
                 'test': torch.zeros(0, dtype=torch.long)}, split)
     run = tmp_path / 'run'
-    _cli_error(capsys, train_args(emt_file, run, '--split-file',
+    cli_error(capsys, train_args(emt_file, run, '--split-file',
                                   str(split)), 'the test set of')
     assert not (run / 'checkpoints').exists()
 
@@ -84,8 +75,8 @@ def test_a_run_whose_test_evaluation_failed_can_be_finished(
     assert results['epochs_run'] == 2 and (run / 'model.pt').exists()
     assert main(['evaluate', str(run)]) == 0
     # A finished run is not finished twice.
-    _cli_error(capsys, ['train', '--resume', '--run-dir', str(run)],
-               'has already trained 2 epochs')
+    cli_error(capsys, ['train', '--resume', '--run-dir', str(run)],
+              'has already trained 2 epochs')
 
 
 # -- the package's pretrained model, always (case 6) -------------------------
@@ -106,8 +97,8 @@ def test_pretrained_means_the_packages_model(tmp_path, monkeypatch, capsys,
                  str(path)]) == 0
     assert capsys.readouterr().out == reference
     # As a positional name it is ambiguous: say so instead of guessing.
-    _cli_error(capsys, ['predict', 'schnet-qm9-U0', str(path)],
-               'is both a folder here and a pretrained model')
+    cli_error(capsys, ['predict', 'schnet-qm9-U0', str(path)],
+              'is both a folder here and a pretrained model')
     # The local run is reached with a path (it is an EMT model: H, C, O
     # unseen, a different energy).
     assert main(['predict', './schnet-qm9-U0', str(path)]) == 0
@@ -122,7 +113,7 @@ def test_pretrained_means_the_packages_model(tmp_path, monkeypatch, capsys,
     ('100%', 'below 100'), ('200%', 'below 100'), ('0%', 'positive')])
 def test_percent_out_of_range_is_refused(emt_file, tmp_path, capsys, share,
                                          match):
-    _cli_error(capsys, train_args(emt_file, tmp_path / 'run', '--n-train',
+    cli_error(capsys, train_args(emt_file, tmp_path / 'run', '--n-train',
                                   share), match)
 
 
@@ -144,13 +135,13 @@ def test_a_tampered_card_is_named(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(pretrained, 'PRETRAINED_DIR', copy)
     card = copy / 'schnet-qm9-U0.json'
     card.write_text('{"target": "U0", ')
-    _cli_error(capsys, ['predict', '--list'], 'is not valid JSON')
+    cli_error(capsys, ['predict', '--list'], 'is not valid JSON')
     blob = json.loads((pretrained.Path(__file__).parent.parent / 'pyg_schnet'
                        / 'pretrained' / 'schnet-qm9-U0.json').read_text())
     del blob['test_mae_eV']
     card.write_text(json.dumps(blob))
-    err = _cli_error(capsys, ['predict', '--card', 'schnet-qm9-U0'],
-                     "the card's 'test_mae_eV' is missing")
+    err = cli_error(capsys, ['predict', '--card', 'schnet-qm9-U0'],
+                    "the card's 'test_mae_eV' is missing")
     assert str(card) in err
 
 
@@ -165,9 +156,9 @@ def test_offset_nan_is_refused_by_the_parser(capsys):
 
 
 def test_max_z_below_the_data_is_named(emt_file, tmp_path, capsys):
-    _cli_error(capsys, train_args(emt_file, tmp_path / 'run', '--model-arg',
+    cli_error(capsys, train_args(emt_file, tmp_path / 'run', '--model-arg',
                                   'max_z=5'),
-               'max_z=5 (--model-arg) is below the largest atomic number')
+              'max_z=5 (--model-arg) is below the largest atomic number')
 
 
 def test_max_z_above_100_trains(emt_file, tmp_path):
@@ -250,12 +241,12 @@ def test_md_never_writes_over_its_input(md_run, tmp_path, capsys):
                          (['--out', str(tmp_path / 'md.extxyz'), '--log',
                            str(start), '--overwrite'],
                           '--log {} is the input structure')):
-        _cli_error(capsys, ['md', str(md_run), str(start), '--steps', '2',
+        cli_error(capsys, ['md', str(md_run), str(start), '--steps', '2',
                             *extra], match.format(start))
     same = str(tmp_path / 'x.extxyz')
-    _cli_error(capsys, ['md', str(md_run), str(start), '--steps', '2',
+    cli_error(capsys, ['md', str(md_run), str(start), '--steps', '2',
                         '--out', same, '--log', same],
-               '--out and --log are the same file')
+              '--out and --log are the same file')
     assert start.read_bytes() == before
 
 
@@ -267,7 +258,7 @@ def test_md_never_writes_over_its_input(md_run, tmp_path, capsys):
 def test_md_cli_refuses_bad_structures(md_run, tmp_path, capsys, change,
                                        match):
     start = _structure(tmp_path, change=change)
-    _cli_error(capsys, ['md', str(md_run), str(start), '--steps', '2',
+    cli_error(capsys, ['md', str(md_run), str(start), '--steps', '2',
                         '--out', str(tmp_path / 'md.extxyz')], match)
     assert not list(tmp_path.glob('md.*'))
 
@@ -276,7 +267,7 @@ def test_md_cli_stops_exploding_dynamics(tmp_path, capsys):
     path = tmp_path / 'ethanol.xyz'
     ase.io.write(path, molecule('CH3CH2OH'))
     out = tmp_path / 'md.extxyz'
-    err = _cli_error(capsys, ['md', 'schnet-qm9-U0', str(path), '--dt',
+    err = cli_error(capsys, ['md', 'schnet-qm9-U0', str(path), '--dt',
                               '50', '--thermostat', 'none',
                               '--temperature', '3000', '--steps', '300',
                               '--out', str(out)], 'the dynamics blew up')

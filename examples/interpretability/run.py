@@ -118,7 +118,11 @@ def embeddings(out: Path, alloys: int, epochs: int, max_time: float
     centre = {g: comps[groups == g].mean(dim=0) for g in (10, 11)}
     spread = {g: float((comps[groups == g] - centre[g]).norm(dim=-1).mean())
               for g in (10, 11)}
+    scores = interpret.embedding_scores(model, METALS)
     return {'elements': result['symbols'], 'groups': result['groups'],
+            'scores': {k: scores[k] for k in (
+                'same_group', 'null_mean', 'null_std', 'p_value',
+                'nearest', 'period_correlation')},
             'components': comps.tolist(),
             'explained_variance': result['explained_variance'].tolist(),
             'group_centre_distance': float((centre[10] - centre[11]).norm()),
@@ -155,6 +159,12 @@ def main():
     print(f"   explained variance {e['explained_variance']}; group 10/11 "
           f"centres {e['group_centre_distance']:.3f} apart, spreads "
           f"{e['group_spread']}")
+    sc = e['scores']
+    print(f"   nearest neighbour in the same group: {sc['same_group']:.3f} "
+          f"(random labels {sc['null_mean']:.3f} ± {sc['null_std']:.3f}, "
+          f"p = {sc['p_value']:.3f}); Spearman(PC, period): "
+          + ', '.join(f"group {g} {row['best']:+.2f}"
+                      for g, row in sc['period_correlation'].items()))
     atomic_write_text(out / 'summary.json',
                       json.dumps(summary, indent=2) + '\n')
     print(f'   pictures and summary.json in {out}')

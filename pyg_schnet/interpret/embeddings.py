@@ -103,10 +103,11 @@ def embedding_scores(model: AtomisticModel,
       permutations of the group labels (:obj:`null_mean`,
       :obj:`null_std`, and :obj:`p_value`, the share of permutations
       scoring at least as high);
-    * :obj:`period_correlation`: for each main group with three or more of
-      the elements, Spearman's correlation of the first principal component
-      with the period, and the largest absolute correlation over the first
-      :obj:`directions` principal components (:obj:`best`).
+    * :obj:`period_correlation`: for each group with three or more of the
+      elements (:obj:`main_group` says whether it is one of
+      :data:`MAIN_GROUPS`), Spearman's correlation of the first principal
+      component with the period, and the largest absolute correlation over
+      the first :obj:`directions` principal components (:obj:`best`).
 
     Returns:
         A dict of these, with :obj:`symbols`, :obj:`groups`, :obj:`periods`.
@@ -132,14 +133,15 @@ def embedding_scores(model: AtomisticModel,
     components = centred @ vh[:directions].T
     periods = [PERIODS[z] for z in numbers]
     correlation = {}
-    for group in MAIN_GROUPS:
+    for group in sorted(set(result['groups'])):
         members = [k for k, g in enumerate(result['groups']) if g == group]
-        if len(members) < 3:
+        if len(members) < 3 or group == 0:
             continue
         rows = [periods[k] for k in members]
         values = [_spearman(components[members, d].tolist(), rows)
                   for d in range(components.size(1))]
         correlation[group] = {
+            'main_group': group in MAIN_GROUPS,
             'elements': [result['symbols'][k] for k in members],
             'pc1': values[0],
             'best': max(values, key=abs),

@@ -5,7 +5,20 @@ import torch
 from torch import Tensor
 
 
-class CosineCutoff(torch.nn.Module):
+class _Cutoff(torch.nn.Module):
+    r"""A function of distances with a cutoff radius :obj:`cutoff` (Å)."""
+    def __init__(self, cutoff: float = 5.0):
+        super().__init__()
+        if not (math.isfinite(cutoff) and cutoff > 0):
+            raise ValueError(f"'cutoff' must be a positive, finite number "
+                             f"of Å (got {cutoff})")
+        self.cutoff = float(cutoff)
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(cutoff={self.cutoff})'
+
+
+class CosineCutoff(_Cutoff):
     r"""The cosine cutoff of Behler, used by SchNet's continuous-filter
     convolution (`"SchNet - a deep learning architecture for molecules and
     materials" <https://arxiv.org/abs/1712.06113>`_)
@@ -31,22 +44,13 @@ class CosineCutoff(torch.nn.Module):
         - **output:** cutoff values :math:`(*)`, dimensionless, in
           :math:`[0, 1]`
     """
-    def __init__(self, cutoff: float = 5.0):
-        super().__init__()
-        if not (math.isfinite(cutoff) and cutoff > 0):
-            raise ValueError(f"'cutoff' must be a positive, finite number "
-                             f"of Å (got {cutoff})")
-        self.cutoff = float(cutoff)
 
     def forward(self, distances: Tensor) -> Tensor:
         values = 0.5 * (torch.cos(distances * (math.pi / self.cutoff)) + 1.0)
         return values * (distances < self.cutoff).to(distances.dtype)
 
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(cutoff={self.cutoff})'
 
-
-class StepCutoff(torch.nn.Module):
+class StepCutoff(_Cutoff):
     r"""No cutoff function, only the cutoff: the step
 
     .. math::
@@ -66,15 +70,7 @@ class StepCutoff(torch.nn.Module):
         - **input:** distances :math:`(*)` in Å
         - **output:** :math:`(*)`, 1 inside the cutoff and 0 beyond
     """
-    def __init__(self, cutoff: float = 5.0):
-        super().__init__()
-        if not (math.isfinite(cutoff) and cutoff > 0):
-            raise ValueError(f"'cutoff' must be a positive, finite number "
-                             f"of Å (got {cutoff})")
-        self.cutoff = float(cutoff)
 
     def forward(self, distances: Tensor) -> Tensor:
         return (distances < self.cutoff).to(distances.dtype)
 
-    def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(cutoff={self.cutoff})'
