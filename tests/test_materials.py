@@ -37,11 +37,13 @@ def test_prototype_crystals_cover_the_table_without_close_contacts():
     assert kinds == {k for v in PROTOTYPES.values() for k in v}
     for atoms in structures:
         assert atoms.pbc.all() and atoms.get_volume() > 0
-        d = neighbor_list('d', atoms, 6.0)
-        assert d.min() > 0.5, atoms.get_chemical_formula()
-    again = prototype_crystals(400, seed=1)
+        # Nothing closer than 0.5 Å (the generator keeps every pair above
+        # 70 % of its distance in the prototype).
+        assert len(neighbor_list('d', atoms, 0.5)) == 0, \
+            atoms.get_chemical_formula()
+    again = prototype_crystals(20, seed=1)
     assert all(np.array_equal(a.positions, b.positions)
-               for a, b in zip(structures, again, strict=True))
+               for a, b in zip(structures[:20], again, strict=True))
 
 
 def test_chgnet_labels_equal_chgnets_calculator(tmp_path):

@@ -274,10 +274,11 @@ def prototype_crystals(count: int,
         atoms.set_cell(np.asarray(atoms.cell) @ (scale * np.eye(3) + shear),
                        scale_atoms=True)
         start = atoms.positions.copy()
-        closest = _closest(atoms)
+        reach = 1.5 * max(_bond(a, b) for a in species for b in species)
+        closest = _closest(atoms, reach)
         for _ in range(20):  # no pair pushed below 70 % of its distance
             atoms.positions = start + rng.normal(0.0, rattle, start.shape)
-            if _closest(atoms) >= 0.7 * closest:
+            if _closest(atoms, reach) >= 0.7 * closest:
                 break
         else:
             atoms.positions = start
@@ -286,11 +287,12 @@ def prototype_crystals(count: int,
     return out
 
 
-def _closest(atoms: Atoms) -> float:
-    r"""The shortest distance (Å) between two atoms or periodic images."""
+def _closest(atoms: Atoms, reach: float) -> float:
+    r"""The shortest distance (Å) between two atoms or periodic images,
+    looked for within :obj:`reach` Å (:obj:`reach` when none is closer)."""
     from ase.neighborlist import neighbor_list
-    d = neighbor_list('d', atoms, 6.0)
-    return float(d.min()) if len(d) else float('inf')
+    d = neighbor_list('d', atoms, reach)
+    return float(d.min()) if len(d) else reach
 
 
 def chgnet_labels(structures: Sequence[Atoms],
