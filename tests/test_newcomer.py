@@ -41,12 +41,19 @@ def test_log_file_gets_one_plain_line_per_epoch(emt_file, tmp_path):
     args.remove('--no-progress')  # not a terminal: plain lines anyway
     proc = subprocess.run([PYTHON, '-m', 'pyg_schnet', *args],
                           capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONUNBUFFERED='1'))
+                          env=dict(os.environ, PYTHONUNBUFFERED='1',
+                                   PYG_SCHNET_PROGRESS_SECONDS='0'))
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = [line for line in proc.stdout.splitlines()
-             if line.startswith('epoch ')]
+             if line.startswith('epoch ') and ': batch ' not in line]
     assert [line.split()[1] for line in lines] == ['1/3', '2/3', '3/3']
     assert all('val energy MAE' in line and ' s' in line for line in lines)
+    # Lines inside the epochs too (every batch here, every 30 s by
+    # default): batches done, throughput, time left.
+    inside = [line for line in proc.stdout.splitlines()
+              if ': batch ' in line]
+    assert inside and all('structures/s' in line for line in inside)
+    assert any('left in the epoch' in line for line in inside)
     assert '\r' not in proc.stdout and '\x1b[' not in proc.stdout
     # The end of the run says where the results are.
     assert f"results in {tmp_path / 'run'}: model.pt" in proc.stdout

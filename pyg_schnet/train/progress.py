@@ -41,10 +41,13 @@ def progress_line(epoch: int, epochs: int, batch: int, batches: int,
 class ProgressLog(pl.Callback):
     r"""Prints :func:`progress_line` every :obj:`seconds` seconds (and at
     least every :obj:`every` batches) during training epochs, through
-    :obj:`log`."""
+    :obj:`log`. The trainer uses 30 s (``PYG_SCHNET_PROGRESS_SECONDS``
+    sets another interval)."""
     def __init__(self, log: Callable[[str], None], seconds: float = 30.0,
                  every: Optional[int] = None):
-        self.log = log
+        # Not 'self.log': Lightning routes that name of a callback to
+        # LightningModule.log.
+        self.printer = log
         self.seconds = seconds
         self.every = every
         self._start = self._last = 0.0
@@ -69,7 +72,7 @@ class ProgressLog(pl.Callback):
         batches = trainer.num_training_batches
         if due and done < batches:
             self._last = now
-            self.log(progress_line(trainer.current_epoch + 1,
+            self.printer(progress_line(trainer.current_epoch + 1,
                                    trainer.max_epochs, done, batches,
                                    now - self._start, self._structures,
                                    self._epoch_seconds))

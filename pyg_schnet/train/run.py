@@ -320,7 +320,8 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
     ]
     if not bar and config.progress:
         from pyg_schnet.train.progress import ProgressLog
-        callbacks.insert(0, ProgressLog(log))
+        callbacks.insert(0, ProgressLog(log, seconds=float(os.environ.get(
+            'PYG_SCHNET_PROGRESS_SECONDS', '30'))))
     if config.ema_decay:
         callbacks.append(WarmupEMA(decay=config.ema_decay,
                                    use_buffers=False))
