@@ -137,8 +137,8 @@ def _train_parser(sub, common) -> None:
         help='train SchNet/DTNN on QM9 or on any ASE-readable file',
         description='Train a model. With no options: SchNet on QM9 U0, '
         f'10,000 training molecules, {MAIN_JOB_EPOCHS} epochs (seeded: the '
-        "README's test MAE on any machine; about 11 minutes on an idle "
-        '2-core CPU), then the test MAE in eV. Options override the YAML '
+        "README's test MAE, 0.0675 eV, on any machine; 18 minutes on an "
+        'idle 2-core CPU), then the test MAE in eV. Options override the YAML '
         'file given with --config (same keys, with underscores), which '
         'overrides the defaults; the resolved configuration is saved as '
         'RUN_DIR/config.yaml.',
@@ -780,7 +780,8 @@ def _explain(args: argparse.Namespace) -> int:
             for group, row in scores['period_correlation'].items():
                 print(f"  group {group:>2} ({' '.join(row['elements'])}): "
                       f"Spearman(PC1, period) {row['pc1']:+.2f}, best "
-                      f"{row['best']:+.2f} (PC{row['best_component']})")
+                      f"{row['best']:+.2f} (PC{row['best_component']}; "
+                      f"by chance |{row['best_by_chance']:.2f}|)")
         interpret.plot_embeddings(result, args.out,
                                   f'element embeddings of {label}')
         print(f'wrote {args.out}')

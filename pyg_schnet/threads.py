@@ -11,7 +11,8 @@ operation cost far more than they gain.
 
 The rule (:func:`choose_threads`): one thread for small work (fewer than
 :data:`SMALL_PAIRS` pairs per model call) and on a busy machine; on an
-idle one, as many threads as cores are free. ``--threads N`` or
+idle one, as many threads as cores are free, counting the tasks running
+at the start (:func:`busy_cpus`). ``--threads N`` or
 ``OMP_NUM_THREADS`` (when the user set it) override it. Imports no torch
 until threads are set.
 """
@@ -23,21 +24,43 @@ from typing import Optional, Tuple
 SMALL_PAIRS = 1000
 
 
+def busy_cpus(samples: int = 5, interval: float = 0.02) -> float:
+    r"""How many other tasks are running now: the runnable tasks the kernel
+    counts (``/proc/loadavg``, 4th field) less this process, the median of
+    :obj:`samples` readings :obj:`interval` s apart. Unlike the 1-minute
+    load average it does not remember work that just ended (an install
+    or a test run before the command). Elsewhere than Linux, the 1-minute
+    load average."""
+    import statistics
+    import time
+    readings = []
+    for k in range(samples):
+        try:
+            with open('/proc/loadavg') as f:
+                running = int(f.read().split()[3].split('/')[0])
+        except (OSError, ValueError, IndexError):
+            try:
+                return os.getloadavg()[0]
+            except (AttributeError, OSError):  # pragma: no cover
+                return 0.0
+        readings.append(max(0, running - 1))
+        if k + 1 < samples:
+            time.sleep(interval)
+    return float(statistics.median(readings))
+
+
 def free_cores(cores: Optional[int] = None,
                load: Optional[float] = None) -> int:
     r"""Cores not busy with other work: :obj:`cores` (default: the CPUs
-    this process may run on) minus the 1-minute load average rounded
-    (default: the machine's, ``os.getloadavg``), at least 1."""
+    this process may run on) minus :obj:`load` rounded (default: the tasks
+    running now, :func:`busy_cpus`), at least 1."""
     if cores is None:
         try:
             cores = len(os.sched_getaffinity(0))
         except AttributeError:  # pragma: no cover - not Linux
             cores = os.cpu_count() or 1
     if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # pragma: no cover
-            load = 0.0
+        load = busy_cpus()
     return max(1, min(cores, cores - int(round(load))))
 
 

@@ -316,3 +316,28 @@ def test_license_and_citation():
     assert '## Citing' in readme and '10.1063/1.5019779' in readme and \
         '10.1038/ncomms13890' in readme
     assert (root / 'docs' / 'installing-gpu.md').exists()
+
+
+def test_busy_cpus_sees_a_running_process_and_forgets_it():
+    import multiprocessing
+    import time
+
+    from pyg_schnet.threads import busy_cpus
+    burner = multiprocessing.Process(target=_burn, daemon=True)
+    burner.start()
+    try:
+        time.sleep(0.3)
+        during = busy_cpus()
+    finally:
+        burner.terminate()
+        burner.join()
+    time.sleep(0.3)
+    after = busy_cpus()
+    assert during >= 1
+    # No memory of it (the 1-minute load average would keep it).
+    assert after <= during - 1
+
+
+def _burn():  # pragma: no cover - runs in the child
+    while True:
+        pass

@@ -107,7 +107,11 @@ def embedding_scores(model: AtomisticModel,
       elements (:obj:`main_group` says whether it is one of
       :data:`MAIN_GROUPS`), Spearman's correlation of the first principal
       component with the period, and the largest absolute correlation over
-      the first :obj:`directions` principal components (:obj:`best`).
+      the first :obj:`directions` principal components (:obj:`best`), with
+      the mean of that largest absolute correlation when the periods are
+      shuffled within the group (:obj:`best_by_chance`: with three
+      elements a direction of :math:`|\rho| = 1` is often found by
+      chance).
 
     Returns:
         A dict of these, with :obj:`symbols`, :obj:`groups`, :obj:`periods`.
@@ -140,7 +144,17 @@ def embedding_scores(model: AtomisticModel,
         rows = [periods[k] for k in members]
         values = [_spearman(components[members, d].tolist(), rows)
                   for d in range(components.size(1))]
+        # What the best of the directions reaches by chance: the same
+        # search with the periods shuffled within the group.
+        chance = []
+        for _ in range(min(permutations, 200)):
+            order = torch.randperm(len(rows), generator=gen).tolist()
+            shuffled = [rows[i] for i in order]
+            chance.append(max(abs(_spearman(
+                components[members, d].tolist(), shuffled))
+                for d in range(components.size(1))))
         correlation[group] = {
+            'best_by_chance': float(sum(chance) / len(chance)),
             'main_group': group in MAIN_GROUPS,
             'elements': [result['symbols'][k] for k in members],
             'pc1': values[0],
