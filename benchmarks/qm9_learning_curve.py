@@ -87,6 +87,13 @@ def write_outputs(rows: list) -> None:
             f"| {_f(r['best_val_mae_eV'])} | {r['best_epoch']} / "
             f"{r['epochs_run']} | {r['stopped_by']} | {r['final_lr']} | "
             f"{r['train_minutes']} | {r['protocol']} | {r['hardware']} |")
+    running = running_rows()
+    if running:
+        lines += ['', 'Not finished yet (checkpoints in benchmarks/results/'
+                  'runs, git-ignored; the command resumes them):', '',
+                  '| model | N train | epochs so far | best val MAE (eV) | '
+                  'at epoch | lr now | minutes so far | resume with |',
+                  '|---|---|---|---|---|---|---|---|'] + running
     atomic_write_text(RESULTS / 'learning_curve.md', '\n'.join(lines) + '\n')
     try:
         import matplotlib
@@ -130,6 +137,31 @@ def write_outputs(rows: list) -> None:
     fig.tight_layout()
     with atomic_path(RESULTS / 'learning_curve.png') as tmp:
         fig.savefig(tmp, dpi=120, format='png')
+
+
+def running_rows() -> list:
+    r"""Table rows of the points whose runs started but have no results
+    yet: how far they are, from their metrics.csv."""
+    from pyg_schnet.train.history import read_history
+
+    rows = []
+    for run_dir in sorted((RESULTS / 'runs').glob('*_*_*')):
+        if (run_dir / 'results.json').exists() or \
+                not (run_dir / 'metrics.csv').exists():
+            continue
+        spec, n, _ = run_dir.name.rsplit('_', 2)
+        history = read_history(run_dir / 'metrics.csv')
+        if not history:
+            continue
+        best = min(history, key=lambda r: r.get('val_loss', float('inf')))
+        minutes = sum(r.get('seconds', 0.0) for r in history) / 60
+        rows.append(
+            f"| {spec} | {n} | {int(history[-1]['epoch'])} | "
+            f"{best['val_U0_mae']:.4f} | {int(best['epoch'])} | "
+            f"{history[-1]['lr']:.1e} | {minutes:.0f} | `OMP_NUM_THREADS=1 "
+            f".venv/bin/python benchmarks/qm9_learning_curve.py --sizes {n} "
+            f"--models {spec}` |")
+    return rows
 
 
 def _f(text: str) -> str:
@@ -176,6 +208,7 @@ def main():
             if (run_dir / 'results.json').exists():
                 spec, n, dev = run_dir.name.rsplit('_', 2)
                 record(row_from_run(spec, int(n), dev, run_dir))
+        write_outputs(read_rows(RESULTS / 'learning_curve.csv'))
         return
     for spec in args.models:
         for n in args.sizes:

@@ -189,6 +189,15 @@ def _train_parser(sub, common) -> None:
         'for energies in eV', choices=['auto', 'dataset', 'fit', 'none'])
     opt(g, '--no-forces', 'train on energies only, even if the data has '
         'forces', dest='forces', action='store_false')
+    opt(g, '--properties', 'labels trained by property heads along with '
+        'the target: mu (QM9 |μ|, e·Å) or dipole (vectors of a file, '
+        'e·Å) by latent charges; alpha (QM9, tr α/3) or polarizability '
+        '(QM9 tensors, by their eigenvalues) in Å³; r2 (Å²)', nargs='+',
+        metavar='NAME')
+    opt(g, '--loss-weights', 'weight of each trained name in the loss, '
+        "e.g. U0=0 mu=1 (the target's weight 0 trains the heads alone; "
+        'property errors are divided by their mean square label)',
+        nargs='+', type=_key_value, metavar='NAME=W')
     opt(g, '--seed', 'seed of the split and the initialisation', type=int)
     g = p.add_argument_group('model')
     opt(g, '--model', 'architecture', choices=['schnet', 'dtnn'])
@@ -260,8 +269,9 @@ def _train(args: argparse.Namespace) -> int:
     given = {k: v for k, v in vars(args).items()
              if k not in ('func', 'config', 'resume', 'command', 'threads',
                           'parser')}
-    if 'model_kwargs' in given:
-        given['model_kwargs'] = dict(given['model_kwargs'])
+    for key in ('model_kwargs', 'loss_weights'):
+        if key in given:
+            given[key] = dict(given[key])
     values: Dict[str, Any] = {}
     if getattr(args, 'config', None):
         from pyg_schnet.train.config import read_yaml_mapping
@@ -330,6 +340,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     if result['forces']:
         print(f"forces MAE: {result['forces_mae']:.4f} eV/Å, RMSE: "
               f"{result['forces_rmse']:.4f} eV/Å")
+    for name, values in result['properties'].items():
+        print(f"{name} MAE: {values['mae']:.4f} {values['unit']} "
+              f"({values['mae_display']:.4f} {values['display_unit']}), "
+              f"RMSE: {values['rmse']:.4f} {values['unit']}")
     return 0
 
 
@@ -423,14 +437,20 @@ def _predict(args: argparse.Namespace) -> int:
         model, [from_ase(a) for a in images]), lambda k: f'structure {k}')
     results = predict_structures(model, images, args.forces, args.stress,
                                  args.batch_size, where=structures)
+    dipoles = bool(results) and 'dipole' in results[0]
     print(f"{'#':>5} {'formula':>14} {'energy (eV)':>16}"
-          + (f" {'max |F| (eV/Å)':>15}" if args.forces else ''))
+          + (f" {'max |F| (eV/Å)':>15}" if args.forces else '')
+          + (f" {'|μ| (e·Å)':>10} {'|μ| (D)':>8}" if dipoles else ''))
     for k, (atoms, result) in enumerate(zip(images, results, strict=True)):
         line = f"{k:5d} {atoms.get_chemical_formula():>14} " \
             f"{result['energy']:16.6f}"
         if args.forces:
             f = result['forces']
             line += f' {float((f**2).sum(1).max()**0.5):15.4f}'
+        if dipoles:
+            from ase.units import Debye
+            size = float((result['dipole']**2).sum()**0.5)
+            line += f' {size:10.4f} {size / Debye:8.4f}'
         print(line)
     if args.out:
         write_predictions(images, results, args.out, fmt)
@@ -471,9 +491,10 @@ def _label_parser(sub, common) -> None:
     p.add_argument('--strain', type=_finite_float, default=0.05,
                    help='prototypes: volume within ±STRAIN (default: 0.05)')
     p.add_argument('--properties', nargs='+', default=['energy', 'forces'],
-                   choices=['energy', 'forces', 'stress'],
+                   choices=['energy', 'forces', 'stress', 'dipole'],
                    help='what to compute (stress only for periodic '
-                   'structures; default: energy forces)')
+                   'structures, dipole (e·Å) only for molecules, e.g. with '
+                   'xtb; default: energy forces)')
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the generated structures (default: 0)')
     p.add_argument('--out', required=True, help='output file (.extxyz, '

@@ -58,7 +58,10 @@ def predict_structures(model: AtomisticModel, images: Sequence[Atoms],
     r"""The model's predictions for every structure of :obj:`images`: a
     dict per structure with :obj:`energy` (eV), and as asked
     :obj:`forces` :obj:`[N, 3]` (eV/Å) and :obj:`stress` (Voigt, eV/Å³,
-    ASE's sign convention).
+    ASE's sign convention). A model with property heads adds, for
+    molecules, :obj:`dipole` (e·Å) and :obj:`charges` (e),
+    :obj:`polarizability` (:obj:`[3, 3]`, Å³) and :obj:`spatial_extent`
+    (Å²).
 
     Every structure is checked before the first model call (unknown
     elements, non-finite positions, singular cells, overlapping atoms,
@@ -92,16 +95,32 @@ def predict_structures(model: AtomisticModel, images: Sequence[Atoms],
                 del data[key]
         structures.append(data)
     results: List[Dict[str, np.ndarray]] = []
+    heads = bool(model._heads()) and not any(
+        bool(d.pbc.any()) for d in structures)
     for batch in DataLoader(structures, batch_size=batch_size):
         with warnings.catch_warnings():  # the caller reports unseen ones
             warnings.filterwarnings('ignore', message='elements .* were not')
-            out = model(batch, forces=forces, stress=stress)
+            if heads:
+                table = model.compute(batch, forces=forces, stress=stress)
+                out = tuple(table[key] for key in ('energy', 'forces',
+                                                   'stress') if key in table)
+            else:
+                out = model(batch, forces=forces, stress=stress)
         out = out if isinstance(out, tuple) else (out, )
         energy, rest = out[0].detach(), list(out[1:])
         f = rest.pop(0) if forces else None
         s = rest.pop(0) if stress else None
         for k in range(batch.num_graphs):
             result = {'energy': float(energy[k])}
+            if heads:
+                atom = batch.batch == k
+                for key in ('dipole', 'polarizability', 'spatial_extent'):
+                    if key in table:
+                        result[key] = table[key][k].detach().double() \
+                            .cpu().numpy()
+                if 'charges' in table:
+                    result['charges'] = table['charges'][atom].detach() \
+                        .double().cpu().numpy()
             if f is not None:
                 result['forces'] = f[batch.batch == k].detach().double() \
                     .cpu().numpy()
@@ -124,6 +143,10 @@ def write_predictions(images: Sequence[Atoms],
     out = []
     for atoms, result in zip(images, results, strict=True):
         atoms = atoms.copy()
+        result = dict(result)
+        for key in ('polarizability', 'spatial_extent'):  # not ASE's names
+            if key in result:
+                atoms.info[key] = result.pop(key)
         atoms.calc = SinglePointCalculator(atoms, **result)
         out.append(atoms)
     with atomic_path(path) as tmp:

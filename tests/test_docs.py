@@ -15,6 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+SHARED = ROOT.parent / 'shared'
 PAGES = [ROOT / 'README.md'] + sorted((ROOT / 'docs').glob('*.md')) + \
     sorted((ROOT / 'docs' / 'tutorials').glob('*.md'))
 
@@ -30,6 +31,9 @@ SMALL = {
                         '--rpmd-steps', '20', '--equilibration', '5',
                         '--no-dft'],
     'interpretability/run.py': ['--alloys', '24', '--epochs', '1'],
+    'ir_spectrum/run.py': ['--md-steps', '400', '--stride', '4', '--epochs',
+                           '20', '--nve-ps', '0.2', '--trajectories', '2',
+                           '--max-lag-fs', '100', '--temperature', '100'],
 }
 #: Lines not run here: the set-up itself, the test suite, serving.
 SKIP = ('pytest', 'http.server', 'source .venv', 'sphinx-build')
@@ -74,10 +78,14 @@ def shrink(line: str) -> str:
         extra = SMALL['md']
     elif 'pyg-schnet label' in text and '--alloys' in words:
         extra = SMALL['label-alloys']
-    for script in ('c20_rpmd/run.py', 'interpretability/run.py'):
+    for script in ('c20_rpmd/run.py', 'interpretability/run.py',
+                   'ir_spectrum/run.py'):
         if script in text:
             extra = SMALL[script]
     line = line.replace('.venv/bin/', f'{BIN}/')
+    # the pages are written from the repository root, where ../shared is
+    # the shared folder; the commands run from another working directory
+    line = line.replace('../shared/', f'{SHARED}/')
     return line + ''.join(' ' + shlex.quote(e) for e in extra)
 
 

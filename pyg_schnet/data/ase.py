@@ -38,7 +38,7 @@ def _stored_results(atoms: Atoms) -> dict:
                 f'and not used as labels', stacklevel=3)
         else:
             results.update(calc.results)
-    for key in ('energy', 'free_energy', 'stress'):
+    for key in ('energy', 'free_energy', 'stress', 'dipole'):
         if key not in results and key in atoms.info:
             results[key] = atoms.info[key]
     if 'forces' not in results and 'forces' in atoms.arrays:
@@ -53,8 +53,10 @@ def from_ase(atoms: Atoms, dtype: torch.dtype = torch.float32) -> Data:
 
     Labels the atoms already carry (stored calculator results, as read from
     extxyz/traj/db files, or :obj:`atoms.info`) become :obj:`energy`
-    :obj:`[1]` (eV, float64), :obj:`forces` :obj:`[N, 3]` (eV/Å) and
-    :obj:`stress` :obj:`[1, 3, 3]` (eV/Å³, ASE's sign convention). No
+    :obj:`[1]` (eV, float64), :obj:`forces` :obj:`[N, 3]` (eV/Å),
+    :obj:`stress` :obj:`[1, 3, 3]` (eV/Å³, ASE's sign convention),
+    :obj:`dipole` :obj:`[1, 3]` (e·Å, float64) and the total charge
+    :obj:`charge` :obj:`[1]` (e, from :obj:`atoms.info`). No
     calculation is started; results computed before the atoms were moved
     are not used (with a warning).
 
@@ -77,7 +79,8 @@ def from_ase(atoms: Atoms, dtype: torch.dtype = torch.float32) -> Data:
     data = atomistic_data(z, pos, cell, pbc)
     results = _stored_results(atoms)
     for key, value in results.items():
-        if key in ('energy', 'free_energy', 'forces', 'stress') and \
+        if key in ('energy', 'free_energy', 'forces', 'stress', 'dipole') \
+                and \
                 value is not None and \
                 not np.isfinite(np.asarray(value, dtype=float)).all():
             raise ValueError(f"the '{key}' label is not finite (NaN or inf)")
@@ -105,6 +108,19 @@ def from_ase(atoms: Atoms, dtype: torch.dtype = torch.float32) -> Data:
                              f'entries (eV/Å³), got shape '
                              f'{list(stress.shape)}')
         data.stress = torch.as_tensor(stress, dtype=dtype).view(1, 3, 3)
+    if results.get('dipole') is not None:
+        dipole = np.asarray(results['dipole'], dtype=float)
+        if dipole.shape != (3, ):
+            raise ValueError(f'the dipole label must be one vector of 3 '
+                             f'components (e·Å), got shape '
+                             f'{list(dipole.shape)}')
+        data.dipole = torch.as_tensor(dipole, dtype=torch.float64).view(1, 3)
+    if 'charge' in atoms.info:
+        charge = float(atoms.info['charge'])
+        if not np.isfinite(charge):
+            raise ValueError("the total charge (atoms.info['charge']) is not "
+                             "finite")
+        data.charge = torch.tensor([charge], dtype=torch.float64)
     return data
 
 

@@ -17,7 +17,7 @@ from pyg_schnet.graph import check_geometry
 
 PathOrPaths = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 
-_LABELS = ('energy', 'forces', 'stress')
+_LABELS = ('energy', 'forces', 'stress', 'dipole', 'charge')
 
 
 def read_atoms(path: Union[str, os.PathLike], index=':'):
@@ -174,7 +174,7 @@ class AtomsDataset(CachedInMemoryDataset):
     @property
     def processed_file_names(self) -> List[str]:
         # v3: every structure checked (check_geometry) when processed.
-        return ['atoms_v3.pt']
+        return ['atoms_v4.pt']
 
     def process(self):
         atomic_save_dataset(self._read(), self.processed_paths[0])

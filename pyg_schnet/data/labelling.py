@@ -74,17 +74,18 @@ def label_structures(
         calculator: An ASE calculator, or a function returning one.
         path (str, optional): Output file. (default: :obj:`None`, no file)
         properties (sequence of str, optional): :obj:`"energy"`,
-            :obj:`"forces"`, :obj:`"stress"`.
+            :obj:`"forces"`, :obj:`"stress"` (periodic structures),
+            :obj:`"dipole"` (molecules, e·Å; e.g. GFN2-xTB's).
             (default: :obj:`("energy", "forces")`)
         format (str, optional): ASE format name.
 
     Returns:
         The labelled structures.
     """
-    unknown = set(properties) - {'energy', 'forces', 'stress'}
+    unknown = set(properties) - {'energy', 'forces', 'stress', 'dipole'}
     if unknown:
         raise ValueError(f'unknown properties {sorted(unknown)} (choose '
-                         f'energy, forces, stress)')
+                         f'energy, forces, stress, dipole)')
     labelled = []
     for k, atoms in enumerate(structures):
         atoms = atoms.copy()
@@ -98,6 +99,8 @@ def label_structures(
                 results['forces'] = atoms.get_forces()
             if 'stress' in properties and atoms.pbc.all():
                 results['stress'] = atoms.get_stress()
+            if 'dipole' in properties and not atoms.pbc.any():
+                results['dipole'] = atoms.get_dipole_moment()
         except Exception as e:
             raise ValueError(f'the calculator failed on structure {k} '
                              f'({atoms.get_chemical_formula()}): {e}') \

@@ -7,7 +7,7 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
-from ase.units import Hartree
+from ase.units import Bohr, Debye, Hartree
 from torch import Tensor
 from torch_geometric.data import Data
 
@@ -22,7 +22,7 @@ from pyg_schnet.io import atomic_torch_save
 _SYMBOLS = {'H': 1, 'C': 6, 'N': 7, 'O': 8, 'F': 9}
 
 # Version of the processed file; a new one is made when the fields change.
-_FORMAT = 'v2'
+_FORMAT = 'v3'
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,15 @@ class QM9Target:
 
 #: The QM9 targets, converted from the CSV's atomic units.
 QM9_TARGETS: Dict[str, QM9Target] = {
-    'mu': QM9Target('Dipole_debye', 'D', 1.0, 'sum', 'dipole moment'),
-    'alpha': QM9Target('Polarizability_bohr3', 'bohr^3', 1.0, 'sum',
+    'mu': QM9Target('Dipole_debye', 'e·Å', Debye, 'sum',
+                    'dipole moment'),
+    'alpha': QM9Target('Polarizability_bohr3', 'Å^3', Bohr**3, 'sum',
                        'isotropic polarizability'),
     'homo': QM9Target('HOMO_au', 'eV', Hartree, 'mean', 'HOMO energy'),
     'lumo': QM9Target('LUMO_au', 'eV', Hartree, 'mean', 'LUMO energy'),
     'gap': QM9Target('HOMO_LUMO_gap_au', 'eV', Hartree, 'mean',
                      'HOMO-LUMO gap'),
-    'r2': QM9Target('R2_bohr2', 'bohr^2', 1.0, 'sum',
+    'r2': QM9Target('R2_bohr2', 'Å^2', Bohr**2, 'sum',
                     'electronic spatial extent'),
     'zpve': QM9Target('ZPVE_au', 'eV', Hartree, 'sum',
                       'zero-point vibrational energy'),
@@ -139,7 +140,34 @@ def read_qm9pack(max_molecules: Optional[int] = None) -> Dict[str, object]:
         smiles=df['SMILES'].astype(str).tolist())
     for name, target in QM9_TARGETS.items():
         out[name] = df[target.column].to_numpy(np.float64) * target.factor
+    out['polarizability'] = _polarizability_tensors(
+        folder, out['idx']) * Bohr**3
     return out
+
+
+def _polarizability_tensors(folder: str, idx: np.ndarray) -> np.ndarray:
+    r"""The polarizability tensors :obj:`[M, 3, 3]` (bohr³) of the
+    molecules with QM9 indices :obj:`idx`, from qm9pack's
+    ``qm9_polarizability.csv`` (NaN where it has none). They are given in
+    another frame than the geometries (acetylene's axis is x in the
+    geometry and z in the tensor): only rotation invariants (eigenvalues,
+    trace) of them are meaningful here."""
+    import pandas as pd
+
+    table = pd.read_csv(osp.join(folder, 'qm9_polarizability.csv'))
+    number = table['XYZ_file'].str.extract(r'(\d+)\.xyz$')[0].astype(
+        np.int64).to_numpy()
+    values = table[['A_xx', 'A_xy', 'A_yy', 'A_xz', 'A_yz',
+                    'A_zz']].to_numpy(np.float64)
+    tensors = np.full((len(idx), 3, 3), np.nan)
+    row = {int(k): r for r, k in enumerate(number)}
+    for m, k in enumerate(idx.tolist()):
+        r = row.get(int(k))
+        if r is None:
+            continue
+        xx, xy, yy, xz, yz, zz = values[r]
+        tensors[m] = [[xx, xy, xz], [xy, yy, yz], [xz, yz, zz]]
+    return tensors
 
 
 class QM9(CachedInMemoryDataset):
@@ -162,17 +190,21 @@ class QM9(CachedInMemoryDataset):
           - property
           - unit
         * - :obj:`mu`
-          - dipole moment
-          - D
+          - dipole moment (the CSV's Debye converted)
+          - e·Å
         * - :obj:`alpha`
-          - isotropic polarizability
-          - bohr³
+          - isotropic polarizability (from bohr³)
+          - Å³
+        * - :obj:`polarizability`
+          - polarizability tensor :obj:`[1, 3, 3]` (from bohr³), in
+            another frame than :obj:`pos`: use its invariants
+          - Å³
         * - :obj:`homo`, :obj:`lumo`, :obj:`gap`
           - HOMO, LUMO energies and their gap
           - eV
         * - :obj:`r2`
-          - electronic spatial extent
-          - bohr²
+          - electronic spatial extent (from bohr²)
+          - Å²
         * - :obj:`zpve`
           - zero-point vibrational energy
           - eV
@@ -244,6 +276,7 @@ class QM9(CachedInMemoryDataset):
                       idx=torch.tensor(table['idx']))
         for name in QM9_TARGETS:
             fields[name] = torch.tensor(table[name])
+        fields['polarizability'] = torch.tensor(table['polarizability'])
 
         if self.pre_transform is None and self.pre_filter is None:
             # Collated storage built directly: no 130k Data objects.
@@ -261,7 +294,7 @@ class QM9(CachedInMemoryDataset):
                 d = atomistic_data(fields['z'][a:b], fields['pos'][a:b],
                                    idx=fields['idx'][m:m + 1],
                                    smiles=table['smiles'][m])
-                for name in QM9_TARGETS:
+                for name in (*QM9_TARGETS, 'polarizability'):
                     d[name] = fields[name][m:m + 1]
                 if self.pre_filter is not None and not self.pre_filter(d):
                     continue

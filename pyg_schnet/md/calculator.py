@@ -20,8 +20,14 @@ class SchNetCalculator(Calculator):
     SchNet or DTNN model: :obj:`energy` and :obj:`free_energy` (eV, equal:
     the model gives no electronic entropy), :obj:`forces` (eV/Å),
     :obj:`stress` (eV/Å³, Voigt order, ASE's sign convention; periodic
-    structures only) and per-atom :obj:`energies` (eV). No unit
-    conversion happens anywhere: the model works in ASE's units.
+    structures only) and per-atom :obj:`energies` (eV). A model with
+    property heads (:obj:`properties` of :class:`~pyg_schnet.models.SchNet`)
+    adds, for molecules, :obj:`dipole` (e·Å, ASE's name and unit, about
+    the centre of mass; the total charge is :obj:`atoms.info["charge"]`,
+    default 0), :obj:`charges` (the latent atomic charges, e),
+    :obj:`polarizability` (:obj:`[3, 3]`, Å³) and :obj:`spatial_extent`
+    (Å²). No unit conversion happens anywhere: the model works in ASE's
+    units.
 
     The graph is built at the cutoff plus :obj:`skin` and reused while no
     atom has moved more than half the skin (:class:`VerletGraph`), with
@@ -81,6 +87,14 @@ class SchNetCalculator(Calculator):
         self.model = copy.deepcopy(model).to(device=self.device,
                                              dtype=dtype).eval()
         self.graph = VerletGraph(self.model.cutoff, skin)
+        heads = getattr(self.model, '_heads', dict)()
+        self.heads = sorted(heads)
+        extra = (['dipole', 'charges'] if 'dipole' in heads else []) + \
+            [name for name in ('polarizability', 'spatial_extent')
+             if name in heads]
+        if extra:
+            self.implemented_properties = \
+                list(type(self).implemented_properties) + extra
 
     @classmethod
     def from_run(cls, path: Union[str, os.PathLike],
@@ -121,9 +135,15 @@ class SchNetCalculator(Calculator):
             from ase.calculators.calculator import PropertyNotImplementedError
             raise PropertyNotImplementedError(
                 'stress needs a periodic structure')
+        heads = bool(self.heads) and not periodic
+        charge = torch.tensor([float(atoms.info.get('charge', 0.0))],
+                              dtype=self.dtype, device=self.device) \
+            if heads else None
         out = self.model.evaluate(z, pos, edge_index, batch, 1, cell,
                                   offsets, symmetric=True, forces=True,
-                                  stress=stress, energies=True)
+                                  stress=stress, energies=True,
+                                  **({'properties': True, 'charge': charge}
+                                     if heads else {}))
         energy = float(out['energy'][0])
         self.results = {
             'energy': energy, 'free_energy': energy,
@@ -132,6 +152,11 @@ class SchNetCalculator(Calculator):
         if stress:
             self.results['stress'] = full_3x3_to_voigt_6_stress(
                 out['stress'][0].double().cpu().numpy())
+        for name in ('dipole', 'charges', 'polarizability', 'spatial_extent'):
+            if name in out:
+                value = out[name].double().cpu().numpy()
+                self.results[name] = value if name == 'charges' else \
+                    (float(value[0]) if value.ndim == 1 else value[0])
         if 'energy_std' in out:  # a committee
             self.results['energy_std'] = float(out['energy_std'][0])
             self.results['forces_std'] = out['forces_std'].double().cpu() \

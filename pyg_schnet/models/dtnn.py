@@ -83,6 +83,8 @@ class DTNN(AtomisticModel):
             (default: :obj:`1.0`)
         init (str, optional): :obj:`"dtnn"` (the original code's
             initialisation) or :obj:`"glorot"`. (default: :obj:`"dtnn"`)
+        properties (list of str, optional): Property heads, as in
+            :class:`SchNet`. (default: :obj:`None`, none)
 
     Shapes:
         - **input:** as :class:`SchNet`
@@ -97,7 +99,8 @@ class DTNN(AtomisticModel):
                  cutoff: float = 20.0, smooth_cutoff: bool = True,
                  hidden_channels: int = 15, readout: str = 'sum',
                  max_z: int = MAX_Z, atomref: Optional[Tensor] = None,
-                 mean: float = 0.0, std: float = 1.0, init: str = 'dtnn'):
+                 mean: float = 0.0, std: float = 1.0, init: str = 'dtnn',
+                 properties: Optional[List[str]] = None):
         super().__init__(cutoff, max_z)
         check_arguments(channels=(channels, int, 1),
                         num_factors=(num_factors, int, 1),
@@ -130,6 +133,7 @@ class DTNN(AtomisticModel):
         self.readout = Atomwise(channels, 1, hidden_channels,
                                 activation='tanh', aggr=readout, mean=mean,
                                 std=std)
+        self._add_heads(properties, channels)
         if atomref is not None:
             self.set_atomref(atomref)
         self.reset_parameters()
@@ -163,4 +167,5 @@ class DTNN(AtomisticModel):
                 f'shared_interactions={self.shared_interactions}, '
                 f'num_gaussians={self.rbf.num_gaussians}, '
                 f'cutoff={self.cutoff}, smooth_cutoff={self.smooth_cutoff}, '
-                f"readout='{self.readout.aggr}', init='{self.init}')")
+                f"readout='{self.readout.aggr}', init='{self.init}'"
+                f'{self._heads_repr()})')

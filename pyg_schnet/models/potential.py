@@ -21,6 +21,7 @@ from pyg_schnet.graph import (
     half_pairs,
 )
 from pyg_schnet.nn import Atomwise
+from pyg_schnet.nn.properties import PROPERTY_HEADS
 
 ModelOutput = Union[Tensor, Tuple[Tensor, ...]]
 
@@ -218,6 +219,30 @@ class AtomisticModel(torch.nn.Module):
                                                   self.trained_elements),
                           stacklevel=3)
 
+    def _add_heads(self, properties: Optional[List[str]],
+                   channels: int) -> None:
+        r"""Adds the property heads named in :obj:`properties` (keys of
+        :data:`~pyg_schnet.nn.properties.PROPERTY_HEADS`) on atom features
+        of size :obj:`channels`."""
+        if properties is None:
+            properties = []
+        if isinstance(properties, str) or not isinstance(
+                properties, (list, tuple)) or \
+                not all(isinstance(p, str) for p in properties):
+            raise ValueError(f"'properties' must be a list of names from "
+                             f"{sorted(PROPERTY_HEADS)} (got "
+                             f"{properties!r})")
+        unknown = sorted(set(properties) - set(PROPERTY_HEADS))
+        if unknown:
+            raise ValueError(f'unknown properties {unknown}: the heads are '
+                             f'{sorted(PROPERTY_HEADS)}')
+        if len(set(properties)) != len(properties):
+            raise ValueError(f"'properties' names a head twice: "
+                             f'{list(properties)}')
+        self.heads = torch.nn.ModuleDict({
+            name: PROPERTY_HEADS[name](channels, max(channels // 2, 1))
+            for name in properties})
+
     def set_standardization(self, mean: float, std: float) -> None:
         r"""Sets the per-atom shift :math:`\mu` and scale :math:`\sigma` of
         the readout, in the target's unit (eV for energies)."""
@@ -239,6 +264,16 @@ class AtomisticModel(torch.nn.Module):
         for interaction in self.interactions:
             interaction.reset_parameters()
         self.readout.reset_parameters()
+        for head in self._heads().values():
+            head.reset_parameters()
+
+    def _heads_repr(self) -> str:
+        heads = list(self._heads())
+        return f', properties={heads}' if heads else ''
+
+    def _heads(self) -> Dict[str, torch.nn.Module]:
+        heads = self._modules.get('heads')
+        return {} if heads is None else dict(heads.items())
 
     def interaction_blocks(self) -> List[torch.nn.Module]:
         r"""The interaction applied at each pass, in order (one block per
@@ -262,6 +297,22 @@ class AtomisticModel(torch.nn.Module):
                                 symmetric)
         return x
 
+    def features(self, z: Tensor, pos: Tensor, edge_index: Tensor,
+                 batch: Tensor, cell: Optional[Tensor] = None,
+                 cell_offsets: Optional[Tensor] = None,
+                 symmetric: bool = False) -> Tensor:
+        r"""The final atom features :math:`\mathbf{x}^{(T)}` :obj:`[N, F]`
+        on a prebuilt graph (arguments as in :meth:`energy`)."""
+        vec = edge_vectors(pos, edge_index, batch, cell, cell_offsets)
+        return self.representation(z, edge_index, vec.norm(dim=-1),
+                                   symmetric)
+
+    def _atom_energies(self, x: Tensor, z: Tensor) -> Tensor:
+        y = self.readout.per_atom(x).squeeze(-1)
+        if self.use_atomref:
+            y = y.to(torch.float64) + self.atomref[z]
+        return y
+
     def per_atom_energy(self, z: Tensor, pos: Tensor, edge_index: Tensor,
                         batch: Tensor, cell: Optional[Tensor] = None,
                         cell_offsets: Optional[Tensor] = None,
@@ -269,12 +320,9 @@ class AtomisticModel(torch.nn.Module):
         r"""Atom-wise contributions :math:`y_i` (eV, reference energies
         included), shape :obj:`[N]`: the local energies whose sum is
         :math:`E`."""
-        vec = edge_vectors(pos, edge_index, batch, cell, cell_offsets)
-        x = self.representation(z, edge_index, vec.norm(dim=-1), symmetric)
-        y = self.readout.per_atom(x).squeeze(-1)
-        if self.use_atomref:
-            y = y.to(torch.float64) + self.atomref[z]
-        return y
+        return self._atom_energies(
+            self.features(z, pos, edge_index, batch, cell, cell_offsets,
+                          symmetric), z)
 
     def energy(self, z: Tensor, pos: Tensor, edge_index: Tensor,
                batch: Tensor, num_graphs: int,
@@ -344,17 +392,61 @@ class AtomisticModel(torch.nn.Module):
                 :obj:`batch`, a singular cell, or a prebuilt graph whose
                 cutoff is smaller than the model's.
         """
+        inputs = self._checked(data, forces or stress, stress)
+        if not (forces or stress):
+            return self.energy(*inputs)
+        out = self.evaluate(*inputs, forces=forces, stress=stress)
+        return tuple(out[key] for key in ('energy', 'forces', 'stress')
+                     if key in out)
+
+    def compute(self, data: Data, forces: bool = False,
+                stress: bool = False) -> Dict[str, Tensor]:
+        r"""Everything the model predicts for :obj:`data`, in one pass: the
+        energy and, when asked, forces and stress as :meth:`forward`
+        returns them, and the output of every property head
+        (:obj:`properties` of the constructor):
+
+        * :obj:`dipole` :obj:`[B, 3]` in e·Å and :obj:`charges` :obj:`[N]`
+          in e (:class:`~pyg_schnet.nn.properties.Dipole`; the total
+          charge is :obj:`data.charge` :obj:`[B]` in e when it is there,
+          else zero),
+        * :obj:`polarizability` :obj:`[B, 3, 3]` in Å³
+          (:class:`~pyg_schnet.nn.properties.Polarizability`),
+        * :obj:`spatial_extent` :obj:`[B]` in Å²
+          (:class:`~pyg_schnet.nn.properties.SpatialExtent`).
+
+        Raises:
+            ValueError: as :meth:`forward`, and for property heads on
+                periodic structures (a dipole of a cell is not defined by
+                its positions).
+        """
+        inputs = self._checked(data, forces or stress, stress)
+        if self._heads() and inputs[5] is not None:
+            raise ValueError(
+                f'the property heads {sorted(self._heads())} are for '
+                f'molecules; this structure is periodic (a dipole or '
+                f'polarizability of a periodic cell is not defined by its '
+                f'positions)')
+        return self.evaluate(*inputs, forces=forces, stress=stress,
+                             properties=True, charge=data.get('charge'))
+
+    def _checked(self, data: Data, derivatives: bool, stress: bool
+                 ) -> Tuple[Tensor, Tensor, Tensor, Tensor, int,
+                            Optional[Tensor], Optional[Tensor], bool]:
+        r"""The checked inputs of :meth:`energy` / :meth:`evaluate`:
+        :obj:`(z, pos, edge_index, batch, num_graphs, cell, cell_offsets,
+        symmetric)`."""
         for key in ('z', 'pos'):
             if getattr(data, key, None) is None:
                 raise ValueError(f"the structure has no '{key}' (atomic "
                                  f"numbers 'z' [N] and positions 'pos' "
                                  f"[N, 3] in Å are needed)")
-        if (forces or stress) and torch.is_inference_mode_enabled():
+        if derivatives and torch.is_inference_mode_enabled():
             raise ValueError('forces and stress need autograd, which '
                              'torch.inference_mode() disables: call the '
                              'model under torch.no_grad() or with no '
                              'context manager')
-        if (forces or stress) and any(
+        if derivatives and any(
                 torch.is_tensor(v) and v.is_inference()
                 for v in data.values()):
             data = data.clone()  # inference tensors cannot enter autograd
@@ -385,26 +477,21 @@ class AtomisticModel(torch.nn.Module):
                                 cell_offsets).norm(dim=-1)
         check_distances(edge_index, dist, self.min_distance)
 
-        if not (forces or stress):
-            return self.energy(z, pos, edge_index, batch, num_graphs, cell,
-                               cell_offsets, symmetric)
         if stress and (cell is None or not bool(pbc.any(dim=1).all())):
             raise ValueError('stress needs a periodic cell (data.cell and '
                              'data.pbc with at least one periodic '
                              'direction); this structure has none')
-        out = self.evaluate(z, pos, edge_index, batch, num_graphs, cell,
-                            cell_offsets, symmetric, forces=forces,
-                            stress=stress)
-        return tuple(out[key] for key in ('energy', 'forces', 'stress')
-                     if key in out)
+        return (z, pos, edge_index, batch, num_graphs, cell, cell_offsets,
+                symmetric)
 
     def evaluate(self, z: Tensor, pos: Tensor, edge_index: Tensor,
                  batch: Tensor, num_graphs: int,
                  cell: Optional[Tensor] = None,
                  cell_offsets: Optional[Tensor] = None,
                  symmetric: bool = False, forces: bool = True,
-                 stress: bool = False,
-                 energies: bool = False) -> Dict[str, Tensor]:
+                 stress: bool = False, energies: bool = False,
+                 properties: bool = False,
+                 charge: Optional[Tensor] = None) -> Dict[str, Tensor]:
         r"""Energies and their derivatives on a prebuilt graph (no input
         checks): the differentiating half of :meth:`forward`, used by it and
         by the MD engines, which build and reuse graphs themselves.
@@ -421,6 +508,11 @@ class AtomisticModel(torch.nn.Module):
                 eV/Å³ (needs :obj:`cell`). (default: :obj:`False`)
             energies (bool, optional): The per-atom energies :obj:`[N]` in
                 eV too. (default: :obj:`False`)
+            properties (bool, optional): The outputs of the property heads
+                too (see :meth:`compute`), from the same atom features.
+                (default: :obj:`False`)
+            charge (torch.Tensor, optional): Total charge :obj:`[B]` in e
+                for the :obj:`dipole` head. (default: :obj:`None`, neutral)
 
         Returns:
             A dict with :obj:`energy` :obj:`[B]` (eV) and, as asked,
@@ -446,19 +538,36 @@ class AtomisticModel(torch.nn.Module):
                 strained_pos = pos + torch.einsum('ni,nij->nj', pos,
                                                   sym[batch])
                 strained_cell = cell + torch.bmm(cell, sym)
-            y = self.per_atom_energy(z, strained_pos, edge_index, batch,
-                                     strained_cell, cell_offsets, symmetric)
+            x = self.features(z, strained_pos, edge_index, batch,
+                              strained_cell, cell_offsets, symmetric)
+            y = self._atom_energies(x, z)
             energy = self.readout.aggregate(y, batch, num_graphs)
+            heads = self._head_outputs(x, pos, z, batch, num_graphs,
+                                       charge) if properties else {}
             grads = torch.autograd.grad(energy.sum(), inputs,
                                         create_graph=self.training) \
                 if inputs else []
-        out = {'energy': energy if self.training else energy.detach()}
+        out = {'energy': energy, **heads}
         if forces:
             out['forces'] = -grads[0]
         if stress:
             out['stress'] = grads[-1] / volume.view(-1, 1, 1)
         if energies:
-            out['energies'] = y if self.training else y.detach()
+            out['energies'] = y
+        if not self.training:
+            out = {key: value.detach() for key, value in out.items()}
+        return out
+
+    def _head_outputs(self, x: Tensor, pos: Tensor, z: Tensor,
+                      batch: Tensor, num_graphs: int,
+                      charge: Optional[Tensor]) -> Dict[str, Tensor]:
+        out: Dict[str, Tensor] = {}
+        for name, head in self._heads().items():
+            if name == 'dipole':
+                out['dipole'], out['charges'] = head(x, pos, z, batch,
+                                                     num_graphs, charge)
+            else:
+                out[name] = head(x, pos, z, batch, num_graphs)
         return out
 
     def _graph(self, data: Data, pos: Tensor, batch: Tensor,

@@ -1,5 +1,5 @@
 """SchNet."""
-from typing import Optional
+from typing import List, Optional
 
 import torch
 from torch import Tensor
@@ -102,6 +102,15 @@ class SchNet(AtomisticModel):
         ssp_threshold (float, optional): Above it the shifted softplus is
             taken as :math:`x - \ln 2`: torch's 20, the original SchNet
             code's 14. (default: :obj:`20.0`)
+        properties (list of str, optional): Property heads on the final
+            atom features, computed by :meth:`compute` with the energy:
+            :obj:`"dipole"` (latent charges,
+            :class:`~pyg_schnet.nn.properties.Dipole`),
+            :obj:`"polarizability"`
+            (:class:`~pyg_schnet.nn.properties.Polarizability`),
+            :obj:`"spatial_extent"`
+            (:class:`~pyg_schnet.nn.properties.SpatialExtent`).
+            (default: :obj:`None`, none)
 
     Shapes:
         - **input:** :class:`~torch_geometric.data.Data` or
@@ -118,7 +127,8 @@ class SchNet(AtomisticModel):
                  filter_activations: int = 1, readout: str = 'sum',
                  max_z: int = MAX_Z, atomref: Optional[Tensor] = None,
                  mean: float = 0.0, std: float = 1.0,
-                 envelope: str = 'cosine', ssp_threshold: float = 20.0):
+                 envelope: str = 'cosine', ssp_threshold: float = 20.0,
+                 properties: Optional[List[str]] = None):
         super().__init__(cutoff, max_z)
         check_arguments(hidden_channels=(hidden_channels, int, 2),
                         num_filters=(num_filters, int, 1),
@@ -140,6 +150,7 @@ class SchNet(AtomisticModel):
                                 activation='ssp' if ssp_threshold == 20.0
                                 else ShiftedSoftplus(ssp_threshold),
                                 aggr=readout, mean=mean, std=std)
+        self._add_heads(properties, hidden_channels)
         if atomref is not None:
             self.set_atomref(atomref)
         self.reset_parameters()
@@ -163,7 +174,7 @@ class SchNet(AtomisticModel):
     def _extra_repr(self) -> str:
         conv = self.interactions[0].conv if len(self.interactions) else None
         if conv is None:
-            return ''
+            return self._heads_repr()
         extra = ''
         if conv.filter_activations != 1:
             extra += f', filter_activations={conv.filter_activations}'
@@ -171,4 +182,4 @@ class SchNet(AtomisticModel):
             extra += f", envelope='{conv.envelope}'"
         if conv.ssp_threshold != 20.0:
             extra += f', ssp_threshold={conv.ssp_threshold}'
-        return extra
+        return extra + self._heads_repr()

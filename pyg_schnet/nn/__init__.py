@@ -5,6 +5,12 @@ from pyg_schnet.nn.cfconv import CFConv, SchNetInteraction
 from pyg_schnet.nn.cutoff import CosineCutoff, StepCutoff
 from pyg_schnet.nn.dtnn import DTNNInteraction
 from pyg_schnet.nn.pairs import pair_messages
+from pyg_schnet.nn.properties import (
+    PROPERTY_HEADS,
+    Dipole,
+    Polarizability,
+    SpatialExtent,
+)
 from pyg_schnet.nn.rbf import GaussianRBF
 from pyg_schnet.nn.readout import Atomwise
 
@@ -13,9 +19,13 @@ __all__ = [
     'CFConv',
     'CosineCutoff',
     'DTNNInteraction',
+    'Dipole',
     'GaussianRBF',
+    'PROPERTY_HEADS',
+    'Polarizability',
     'SchNetInteraction',
     'ShiftedSoftplus',
+    'SpatialExtent',
     'StepCutoff',
     'pair_messages',
     'shifted_softplus',

@@ -5,7 +5,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import yaml
 
@@ -63,6 +63,12 @@ class TrainConfig:
     readout: Optional[str] = None  #: sum | mean; default per target
     atomref: str = 'auto'  #: auto | dataset | fit | none
     forces: bool = True  #: train on forces when the data has them
+    #: labels trained by property heads with the target: mu, dipole,
+    #: alpha, polarizability, r2 (pyg_schnet.train.properties)
+    properties: List[str] = field(default_factory=list)
+    #: loss weight per target or property name (default 1 each; 0 for the
+    #: target trains the heads alone)
+    loss_weights: Dict[str, float] = field(default_factory=dict)
     # model
     model: str = 'schnet'
     features: Optional[int] = None  #: atom features (H=F for SchNet)
@@ -99,6 +105,7 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _check(f.name, getattr(self, f.name)))
         _check_model_kwargs(self.model, self.model_kwargs)
+        self._check_properties()
         # A trial build checks the model's arguments (types, ranges) now,
         # not after the data is loaded.
         from pyg_schnet.models import build_model
@@ -106,6 +113,42 @@ class TrainConfig:
             build_model(self.model, **self.model_arguments())
         except (TypeError, ValueError) as e:
             raise ValueError(f'model options: {e}') from None
+
+    def _check_properties(self) -> None:
+        if self.target is not None and self.target in self.properties:
+            raise ValueError(
+                f"'{self.target}' is both the target (the readout's sum) and "
+                f'a property (its head): give it as one of them')
+        names = set(self.properties) | {'target'}
+        unknown = sorted(set(self.loss_weights) - names - {self.target})
+        if self.target is None and len(unknown) == 1 and \
+                unknown[0] not in self.properties:
+            unknown = []  # the default target's name, checked with the data
+        if unknown:
+            raise ValueError(
+                f'loss_weights names {unknown}, which are not trained '
+                f"(the target {self.target or '(default)'!r} and the "
+                f'properties {self.properties})')
+        if self.loss_weights and not self.properties:
+            raise ValueError('loss_weights weigh the target against '
+                             'properties; give --properties too')
+        if self.properties and not any(
+                self.loss_weight(name) > 0 for name in
+                [self.target or 'target', *self.properties]):
+            raise ValueError('every loss weight is 0: nothing would be '
+                             'trained')
+
+    def loss_weight(self, name: str) -> float:
+        r"""The loss weight of target or property :obj:`name` (1 unless
+        :attr:`loss_weights` says otherwise; :obj:`"target"` stands for the
+        default target)."""
+        if name in self.loss_weights:
+            return self.loss_weights[name]
+        if name not in self.properties:
+            for key, weight in self.loss_weights.items():
+                if key not in self.properties:  # 'target' or its name
+                    return weight
+        return 1.0
 
     def model_arguments(self) -> Dict[str, Any]:
         r"""Keyword arguments of the model's constructor from the generic
@@ -123,6 +166,10 @@ class TrainConfig:
         if self.cutoff is not None:
             kwargs['cutoff'] = self.cutoff
         kwargs.update(self.model_kwargs)
+        if self.properties:
+            from pyg_schnet.train.properties import PROPERTY_TARGETS
+            kwargs['properties'] = [PROPERTY_TARGETS[name].head
+                                    for name in self.properties]
         return kwargs
 
     def to_dict(self) -> Dict[str, Any]:
@@ -297,6 +344,32 @@ def _check(name: str, value: Any) -> Any:
             raise ValueError(f'model_kwargs must be a mapping of argument '
                              f'names to values, got {value!r}')
         return dict(value)
+    if name == 'properties':
+        if value is None:
+            return []
+        if isinstance(value, str):
+            value = value.replace(',', ' ').split()
+        if not isinstance(value, (list, tuple)) or \
+                not all(isinstance(v, str) for v in value):
+            raise ValueError(f'properties must be a list of names, got '
+                             f'{value!r}')
+        from pyg_schnet.train.properties import check_properties
+        return check_properties(value)
+    if name == 'loss_weights':
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or \
+                not all(isinstance(k, str) for k in value):
+            raise ValueError(f'loss_weights must be a mapping of target '
+                             f'names to weights, got {value!r}')
+        weights = {}
+        for key, weight in value.items():
+            weight = _number(f'loss_weights[{key}]', weight, integer=False)
+            if weight < 0:
+                raise ValueError(f'loss_weights[{key}] must not be '
+                                 f'negative, got {weight}')
+            weights[key] = weight
+        return weights
     if name == 'readout':
         return _choice(name, value, (None, 'sum', 'mean'))
     if name == 'atomref':
@@ -319,11 +392,12 @@ def _check_model_kwargs(model: str, kwargs: Dict[str, Any]) -> None:
     from pyg_schnet.models import MODELS
 
     params = inspect.signature(MODELS[model].__init__).parameters
-    reserved = {'atomref', 'mean', 'std', 'readout'}
+    reserved = {'atomref', 'mean', 'std', 'readout', 'properties'}
     for key in kwargs:
         if key in reserved:
             raise ValueError(f"model_kwargs: '{key}' is set by the trainer "
-                             f'(use the --readout/--atomref options)')
+                             f'(use the --readout/--atomref/--properties '
+                             f'options)')
         if key not in params or key == 'self':
             allowed = sorted(set(params) - reserved - {'self'})
             raise ValueError(f"model_kwargs: {model} has no argument "

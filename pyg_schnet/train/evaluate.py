@@ -1,5 +1,5 @@
 """Test metrics of a trained model, and the closing summary of a run."""
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import torch
 from torch_geometric.loader import DataLoader
@@ -12,23 +12,40 @@ CHEMICAL_ACCURACY_EV = 0.043
 
 def evaluate_model(model: AtomisticModel, loader: DataLoader, target: str,
                    forces: bool = False,
-                   device: Optional[torch.device] = None) -> Dict[str, Any]:
+                   device: Optional[torch.device] = None,
+                   properties: Sequence[str] = ()) -> Dict[str, Any]:
     r"""MAE and RMSE of :obj:`model` on :obj:`loader` for :obj:`target` (in
     its unit) and, with :obj:`forces`, for force components (eV/Å). Also
     returns the predicted and reference values, the atom counts and, for a
     model with atom references, their sum per structure (for parity
-    plots)."""
+    plots). Each of :obj:`properties` (trained by the model's heads,
+    :data:`~pyg_schnet.train.properties.PROPERTY_TARGETS`) adds
+    :obj:`NAME_mae` and :obj:`NAME_rmse` over its components, in its
+    unit."""
+    from pyg_schnet.train.properties import compared
+
     device = device or next(model.parameters()).device
     model.eval()
     predicted, reference, offset, counts = [], [], [], []
     force_pred, force_ref = [], []
+    errors: Dict[str, list] = {name: [] for name in properties}
     for batch in loader:
         batch = batch.to(device)
         if model.use_atomref:  # sum of reference energies per structure
             offset.append(torch.zeros(batch.num_graphs, dtype=torch.float64)
                           .index_add_(0, batch.batch.cpu(),
                                       model.atomref[batch.z].cpu()))
-        if forces:
+        if properties:
+            with torch.set_grad_enabled(forces):
+                out = model.compute(batch, forces=forces)
+            energy = out['energy']
+            for name in properties:
+                value, label = compared(name, out, batch[name])
+                errors[name].append((value - label).detach().double().cpu())
+            if forces:
+                force_pred.append(out['forces'].detach().double().cpu())
+                force_ref.append(batch.forces.detach().double().cpu())
+        elif forces:
             energy, force = model(batch, forces=True)
             force_pred.append(force.detach().double().cpu())
             force_ref.append(batch.forces.detach().double().cpu())
@@ -57,6 +74,29 @@ def evaluate_model(model: AtomisticModel, loader: DataLoader, target: str,
         out['forces_rmse'] = float(ferr.pow(2).mean().sqrt())
         out['forces_predicted'] = fp.flatten().tolist()
         out['forces_reference'] = fr.flatten().tolist()
+    for name, parts in errors.items():
+        perr = torch.cat(parts).flatten()
+        out[f'{name}_mae'] = float(perr.abs().mean())
+        out[f'{name}_rmse'] = float(perr.pow(2).mean().sqrt())
+    return out
+
+
+def property_results(test: Dict[str, Any],
+                     properties: Sequence[str]) -> Dict[str, Any]:
+    r"""The test errors of the property heads for :obj:`results.json`: per
+    property its MAE and RMSE in the package's unit and in the unit the
+    literature quotes (Debye, bohr³, bohr²)."""
+    from pyg_schnet.train.properties import PROPERTY_TARGETS
+
+    out = {}
+    for name in properties:
+        target = PROPERTY_TARGETS[name]
+        unit, factor = target.display
+        out[name] = {'description': target.description, 'unit': target.unit,
+                     'mae': test[f'{name}_mae'], 'rmse': test[f'{name}_rmse'],
+                     'display_unit': unit,
+                     'mae_display': test[f'{name}_mae'] * factor,
+                     'rmse_display': test[f'{name}_rmse'] * factor}
     return out
 
 
@@ -88,6 +128,11 @@ def summary(results: Dict[str, Any]) -> str:
     if 'test_forces_mae' in results:
         lines.append(f"test forces MAE: {results['test_forces_mae']:.4f} "
                      f'eV/Å')
+    for name, values in results.get('properties', {}).items():
+        lines.append(f"test {name} MAE: {values['mae']:.4f} "
+                     f"{values['unit']} = {values['mae_display']:.4f} "
+                     f"{values['display_unit']} ({values['description']}, "
+                     f'head)')
     return '\n'.join(lines)
 
 
@@ -102,8 +147,10 @@ def evaluate_trained(model: AtomisticModel, metadata: Dict[str, Any],
     Returns:
         The :func:`evaluate_model` dict, with :obj:`target`, :obj:`unit`,
         :obj:`where` (what was evaluated), :obj:`forces` (whether forces
-        were) and :obj:`unseen` (structure indices with elements the model
-        was not trained on, by element tuple).
+        were), :obj:`unseen` (structure indices with elements the model
+        was not trained on, by element tuple) and :obj:`properties` (the
+        property heads' errors, :func:`property_results`, for the labels
+        the data has).
 
     Raises:
         ValueError, FileNotFoundError: naming what is missing or changed.
@@ -146,11 +193,15 @@ def evaluate_trained(model: AtomisticModel, metadata: Dict[str, Any],
     else:
         raise ValueError('give a run folder, or --dataset with a model file')
     forces = bool(metadata.get('forces')) and 'forces' in data[0]
+    from pyg_schnet.train.properties import evaluable_properties
+    properties = evaluable_properties(model, data[0]) \
+        if metadata.get('properties') else []
     result = evaluate_model(model, DataLoader(data, batch_size=batch_size),
-                            target, forces)
+                            target, forces, properties=properties)
     result.update(target=target, unit=metadata.get('unit', ''),
                   where=where, forces=forces,
-                  unseen=unseen_elements(model, data))
+                  unseen=unseen_elements(model, data),
+                  properties=property_results(result, properties))
     return result
 
 

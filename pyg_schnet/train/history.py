@@ -5,7 +5,7 @@ import io
 import os
 import time
 from collections import defaultdict
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import lightning.pytorch as pl
 
@@ -93,12 +93,15 @@ class EpochHistory(pl.Callback):
     With :obj:`log` (e.g. :func:`print`, used when there is no progress
     bar), it also prints one plain line per epoch: epoch, learning rate,
     training and validation loss, validation MAE of :obj:`target` and the
-    epoch's duration."""
+    epoch's duration (and those of the :obj:`properties`, pairs of name
+    and unit)."""
     def __init__(self, path: os.PathLike, target: str = 'energy',
-                 unit: str = '', log: Optional[Callable[[str], None]] = None):
+                 unit: str = '', log: Optional[Callable[[str], None]] = None,
+                 properties: Sequence[Tuple[str, str]] = ()):
         self.path = path
         self.target = target
         self.unit = unit
+        self.properties = list(properties)
         self.printer = log
         self._start = 0.0
 
@@ -123,11 +126,12 @@ class EpochHistory(pl.Callback):
         write_history(self.path, rows + [row])
         if self.printer is not None:
             self.printer(epoch_line(row, trainer.max_epochs, self.target,
-                                self.unit))
+                                    self.unit, self.properties))
 
 
 def epoch_line(row: Dict[str, float], max_epochs: int, target: str,
-               unit: str) -> str:
+               unit: str, properties: Sequence[Tuple[str, str]] = ()
+               ) -> str:
     r"""One plain line that sums up an epoch of :obj:`row`."""
     parts = [f"epoch {int(row['epoch'])}/{max_epochs}",
              f"lr {row['lr']:.2e}"]
@@ -135,7 +139,7 @@ def epoch_line(row: Dict[str, float], max_epochs: int, target: str,
                        ('val_loss', 'val loss')):
         if key in row:
             parts.append(f'{label} {row[key]:.4g}')
-    for name, unit_ in ((target, unit), ('forces', 'eV/Å')):
+    for name, unit_ in ((target, unit), ('forces', 'eV/Å'), *properties):
         key = f'val_{name}_mae'
         if key in row:
             parts.append(f'val {name} MAE {row[key]:.4f} {unit_}'.rstrip())

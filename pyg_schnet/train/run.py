@@ -12,7 +12,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch_geometric.data import Dataset
@@ -35,7 +35,11 @@ from pyg_schnet.train.datasets import (
     resolve_split_sizes,
     target_statistics,
 )
-from pyg_schnet.train.evaluate import evaluate_model, summary
+from pyg_schnet.train.evaluate import (
+    evaluate_model,
+    property_results,
+    summary,
+)
 from pyg_schnet.train.hardware import describe_hardware
 
 #: Split sizes when the configuration leaves them open: QM9 (the thesis'
@@ -168,6 +172,18 @@ def _prepare(config: TrainConfig, paths: RunPaths, resume: bool, log):
     forces = info.has_forces and config.forces
     for subset in sets:
         check_targets(subset, info.name, forces)
+    if config.properties:
+        from pyg_schnet.train.properties import check_property_labels
+        unknown = sorted(set(config.loss_weights) - set(config.properties)
+                         - {'target', info.name})
+        if unknown:
+            raise ValueError(f'loss_weights names {unknown}, which are not '
+                             f"trained (the target '{info.name}' and the "
+                             f'properties {config.properties})')
+        for name, subset in zip(('training', 'validation', 'test'), sets,
+                                strict=True):
+            check_property_labels(subset, config.properties,
+                                  f'the {name} set of {config.dataset}')
     return dataset, info, split, sets, fingerprint
 
 
@@ -206,7 +222,29 @@ def _build(config: TrainConfig, info: TargetInfo,
     model = build_model(config.model, readout=info.readout, atomref=atomref,
                         mean=mean, std=std, **arguments)
     model.trained_elements = elements
+    if config.properties:
+        from pyg_schnet.train.properties import set_head_statistics
+        set_head_statistics(model, train_set, config.properties)
     return model
+
+
+def _property_loss(config: TrainConfig, info: TargetInfo,
+                   train_set: Dataset) -> Dict[str, Any]:
+    r"""The :class:`~pyg_schnet.train.AtomisticTask` arguments of the
+    property heads: weights, label scales and the target's weight."""
+    if not config.properties:
+        return {}
+    from pyg_schnet.train.properties import label_scale
+    return {'properties': {name: config.loss_weight(name)
+                           for name in config.properties},
+            'scales': {name: label_scale(train_set, name)
+                       for name in config.properties},
+            'energy_weight': config.loss_weight(info.name)}
+
+
+def _property_units(names) -> List[Tuple[str, str]]:
+    from pyg_schnet.train.properties import PROPERTY_TARGETS
+    return [(name, PROPERTY_TARGETS[name].unit) for name in names]
 
 
 def _quiet_lightning() -> None:
@@ -297,7 +335,9 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
                          lr=config.lr, weight_decay=config.weight_decay,
                          lr_factor=config.lr_factor,
                          lr_patience=config.lr_patience,
-                         min_lr=config.min_lr)
+                         min_lr=config.min_lr, **_property_loss(config,
+                                                               info,
+                                                               train_set))
 
     workers = config.num_workers
     if workers is None:
@@ -315,7 +355,8 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
                                max_minutes=config.max_time)
     callbacks: List[Any] = [
         EpochHistory(paths.metrics, info.name, info.unit,
-                     log=None if bar else log),
+                     log=None if bar else log,
+                     properties=_property_units(config.properties)),
         checkpoint,
     ]
     if not bar and config.progress:
@@ -379,7 +420,12 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
             f'{info.unit}): {len(train_set)} train / {len(val_set)} val / '
             f'{len(test_set)} test structures, '
             f'{sum(p.numel() for p in model.parameters()):,} parameters, '
-            f'{"energy + forces" if forces else "energy only"}')
+            f'{"energy + forces" if forces else "energy only"}'
+            + (f'; property heads: {", ".join(config.properties)} '
+               f'(loss weights ' + ', '.join(
+                   f'{name} {config.loss_weight(name):g}'
+                   for name in [info.name, *config.properties]) + ')'
+               if config.properties else ''))
     if not finish_only:
         trainer.fit(task, train_loader, val_loader, ckpt_path=ckpt_path)
     if not trainer.is_global_zero:
@@ -403,8 +449,11 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
     # 10,000 QM9 test molecules take seconds there, minutes on a CPU).
     device = trainer.strategy.root_device
     model = task.model.to(device).eval()
+    from pyg_schnet.train.properties import evaluable_properties
+    evaluated = evaluable_properties(model, test_set[0]) \
+        if config.properties else []
     test = evaluate_model(model, DataLoader(test_set, **loader_args),
-                          info.name, forces)
+                          info.name, forces, properties=evaluated)
     model = model.cpu()
     first = dataset[0]
     periodic = 'pbc' in first and bool(first.pbc.any())
@@ -423,10 +472,16 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
     if forces:
         results['test_forces_mae'] = test['forces_mae']
         results['test_forces_rmse'] = test['forces_rmse']
+    if config.properties:
+        results['properties'] = property_results(test, evaluated)
+        results['loss_weights'] = {
+            name: config.loss_weight(name)
+            for name in [info.name, *config.properties]}
     save_model(model, paths.model, metadata={
         'target': info.name, 'unit': info.unit, 'readout': info.readout,
         'dataset': config.dataset, 'forces': forces, 'periodic': periodic,
-        'test_mae': results['test_mae']})
+        'test_mae': results['test_mae'],
+        **({'properties': config.properties} if config.properties else {})})
     atomic_write_text(paths.results, json.dumps(results, indent=2) + '\n')
     written = [paths.model, paths.results, paths.metrics]
     try:
