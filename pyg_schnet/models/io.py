@@ -39,13 +39,43 @@ def save_model(model: AtomisticModel, path: Union[str, os.PathLike],
     recorded) and optional JSON-like :obj:`metadata` (e.g. the target and
     its unit). No pickled code: the file loads with
     :obj:`torch.load(path, weights_only=True)`."""
+    atomic_torch_save(_blob(model, metadata), path)
+
+
+def _blob(model: AtomisticModel,
+          metadata: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     elements = model.trained_elements
-    atomic_torch_save({'format': _FORMAT, 'model': model_name(model),
-                       'config': model.config, 'state_dict': state,
-                       'elements': None if elements is None
-                       else [int(z) for z in elements],
-                       'metadata': dict(metadata or {})}, path)
+    return {'format': _FORMAT, 'model': model_name(model),
+            'config': model.config, 'state_dict': state,
+            'elements': None if elements is None
+            else [int(z) for z in elements],
+            'metadata': dict(metadata or {})}
+
+
+def model_to_bytes(model: AtomisticModel,
+                   metadata: Optional[Dict[str, Any]] = None) -> bytes:
+    r"""The bytes :func:`save_model` would write (for containers that hold
+    a model inside another file, e.g. the LAMMPS model)."""
+    import io
+    buffer = io.BytesIO()
+    torch.save(_blob(model, metadata), buffer)
+    return buffer.getvalue()
+
+
+def model_from_bytes(data: bytes, where: str = 'model bytes',
+                     map_location: Union[str, torch.device] = 'cpu'
+                     ) -> Tuple[AtomisticModel, Dict[str, Any]]:
+    r"""The inverse of :func:`model_to_bytes`, with :func:`load_model`'s
+    checks (:obj:`weights_only=True`)."""
+    import io
+    try:
+        blob = torch.load(io.BytesIO(data), map_location=map_location,
+                          weights_only=True)
+    except Exception as e:
+        raise CorruptFileError(f'{where}: not a pyg_schnet model ({e})') \
+            from None
+    return _from_blob(blob, where, map_location)
 
 
 def load_model(path: Union[str, os.PathLike],
@@ -62,6 +92,12 @@ def load_model(path: Union[str, os.PathLike],
             corrupt, or its weights do not fit its configuration.
     """
     blob = safe_load(path, 'pyg_schnet model file', map_location)
+    return _from_blob(blob, path, map_location)
+
+
+def _from_blob(blob: Any, path: Union[str, os.PathLike],
+               map_location: Union[str, torch.device]
+               ) -> Tuple[AtomisticModel, Dict[str, Any]]:
     if not isinstance(blob, dict) or blob.get('format') != _FORMAT:
         raise CorruptFileError(f'{path} is not a pyg_schnet model file')
     if blob.get('model') not in MODELS:
