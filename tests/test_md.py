@@ -1,12 +1,7 @@
 """Molecular dynamics: exact answers of ring-polymer MD on a harmonic
 oscillator, energy conservation, thermostat temperatures, batching; the
-ASE calculator with its reused graph, ASE's drivers, and i-PI."""
+ASE calculator with its reused graph and ASE's drivers (i-PI: test_ipi.py)."""
 import math
-import os
-import shutil
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -312,71 +307,6 @@ def test_calculator_from_run_and_bad_input(emt_file, tmp_path):
         bad.get_potential_energy()
     with pytest.raises(ValueError, match='dtype'):
         SchNetCalculator(calc.model, dtype=torch.int64)
-
-
-@pytest.mark.skipif(shutil.which('i-pi') is None and not os.path.exists(
-    os.path.join(os.path.dirname(sys.executable), 'i-pi')),
-    reason='i-PI (PyPI ipi) is not installed')
-def test_ipi_drives_the_calculator_by_socket(tmp_path):
-    from ase.calculators.socketio import SocketClient
-    model = small_models()['schnet']
-    atoms = molecule('H2O')
-    atoms.center(vacuum=5.0)
-    atoms.pbc = False
-    ase_xyz = tmp_path / 'init.xyz'
-    atoms.write(ase_xyz)
-    name = f'pygschnet{os.getpid()}'
-    (tmp_path / 'input.xml').write_text(f"""<simulation verbosity='low'>
-  <output prefix='run'>
-    <properties stride='1' filename='out'> [ step, potential ] </properties>
-  </output>
-  <total_steps>5</total_steps>
-  <prng><seed>31415</seed></prng>
-  <ffsocket name='schnet' mode='unix'><address>{name}</address></ffsocket>
-  <system>
-    <initialize nbeads='4'>
-      <file mode='xyz' units='angstrom'>init.xyz</file>
-      <cell mode='abc' units='angstrom'> [10.0, 10.0, 10.0] </cell>
-      <velocities mode='thermal' units='kelvin'>300</velocities>
-    </initialize>
-    <forces><force forcefield='schnet'/></forces>
-    <ensemble><temperature units='kelvin'>300</temperature></ensemble>
-    <motion mode='dynamics'>
-      <dynamics mode='nvt'>
-        <timestep units='femtosecond'>0.5</timestep>
-        <thermostat mode='pile_l'><tau units='femtosecond'>100</tau>
-        </thermostat>
-      </dynamics>
-    </motion>
-  </system>
-</simulation>
-""")
-    ipi = shutil.which('i-pi') or os.path.join(
-        os.path.dirname(sys.executable), 'i-pi')
-    server = subprocess.Popen([ipi, 'input.xml'], cwd=tmp_path,
-                              stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
-    try:
-        atoms.calc = SchNetCalculator(model, dtype=torch.float64)
-        deadline = time.time() + 60
-        while True:  # wait for the socket to open
-            try:
-                client = SocketClient(unixsocket=name)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.5)
-        client.run(atoms)
-        output, _ = server.communicate(timeout=120)
-    finally:
-        if server.poll() is None:
-            server.kill()
-    lines = [line for line in (tmp_path / 'run.out').read_text()
-             .splitlines() if not line.startswith('#')]
-    assert len(lines) >= 5, output[-2000:]
-    potentials = [float(line.split()[1]) for line in lines]
-    assert all(np.isfinite(potentials))
 
 
 def test_md_cli(emt_file, tmp_path, capsys):

@@ -143,12 +143,13 @@ def test_dtnn_original_initialisation():
     (SchNet, dict(hidden_channels=12, num_filters=10, num_interactions=2,
                   num_gaussians=13, cutoff=4.5, gaussian_width=0.3,
                   filter_activations=2, readout='mean', max_z=20,
-                  envelope='none', ssp_threshold=14.0)),
+                  envelope='none', ssp_threshold=14.0,
+                  properties=['dipole', 'polarizability'])),
     (DTNN, dict(channels=8, num_factors=9, num_interactions=2,
                 shared_interactions=False, gaussian_spacing=0.3,
                 num_gaussians=17, gaussian_width=0.25, cutoff=6.0,
                 smooth_cutoff=False, hidden_channels=5, readout='mean',
-                max_z=20, init='glorot')),
+                max_z=20, init='glorot', properties=['spatial_extent'])),
 ])
 def test_config_round_trip_keeps_every_constructor_argument(cls, changed,
                                                              tmp_path):

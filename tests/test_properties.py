@@ -110,7 +110,7 @@ def test_polarizability_is_the_documented_sum():
     z = torch.tensor([6, 1, 1, 8, 1])
     batch = torch.zeros(5, dtype=torch.long)
     alpha = head(x, pos, z, batch, 1)[0]
-    a, c = head.terms.per_atom(x).unbind(-1)
+    a, c = head.net.per_atom(x).unbind(-1)
     r = pos - centre_of_mass(pos, z, batch, 1)[0]
     expected = sum(a[i] * torch.eye(3, dtype=torch.float64) +
                    c[i] * torch.outer(r[i], r[i]) for i in range(5))

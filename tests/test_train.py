@@ -230,7 +230,7 @@ def test_every_subcommand_is_documented():
     sub = next(a for a in parser._actions
                if isinstance(a, type(parser._subparsers._group_actions[0])))
     assert set(sub.choices) == {'train', 'evaluate', 'predict', 'label',
-                                  'md', 'explain'}
+                                  'md', 'explain', 'deploy', 'ipi-client'}
     for name, subparser in sub.choices.items():
         assert subparser.description, name
         text = subparser.format_help()

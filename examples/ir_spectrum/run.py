@@ -21,7 +21,8 @@ Stages:
    dipole vectors in one loss), 80/10/10 % split.
 3. ``nve``: --trajectories NVE runs of --nve-ps ps (0.5 fs, velocity
    Verlet; ``RingPolymerMD`` with one bead, all runs in one batch) after
-   1 ps of Langevin at --temperature; the model's dipole of every step
+   1 ps of Langevin at --temperature, with the centre-of-mass motion and
+   the rotation removed; the model's dipole of every step
    (``pyg_schnet.md.spectra.trajectory_dipoles``).
 4. ``spectrum``: the IR spectrum (``pyg_schnet.md.spectra.ir_spectrum``,
    harmonic quantum correction), its peaks next to xTB's and the model's
@@ -80,7 +81,7 @@ def reference(out: Path, name: str, temperature: float, steps: int,
     rng = np.random.default_rng(seed)
     MaxwellBoltzmannDistribution(atoms, temperature_K=temperature, rng=rng)
     dyn = Langevin(atoms, 0.5 * units.fs, temperature_K=temperature,
-                   friction=0.02, rng=rng)
+                   friction=0.02, rng=rng, fixcm=False)
     frames = []
     start = time.perf_counter()
 
@@ -125,6 +126,31 @@ def train(out: Path, dataset: Path, epochs: int, max_time: float) -> dict:
     return json.loads((run / 'results.json').read_text())
 
 
+def without_rotation(q, p, masses):
+    r"""Momenta :obj:`p` :obj:`[S, 1, N, 3]` without the centre-of-mass
+    motion and the rotation of each system: a freely rotating molecule's
+    dipole spectrum splits each band into rotational branches (for
+    water's bend the R branch, ~100 cm⁻¹ above the band centre, is the
+    highest point at 300 K), which hides the vibrational frequencies this
+    example compares with the harmonic ones."""
+    import torch
+
+    m = torch.as_tensor(masses, dtype=p.dtype).view(-1, 1)  # [N, 1]
+    out = p.clone()
+    eye = torch.eye(3, dtype=p.dtype)
+    for s in range(p.shape[0]):
+        r, ps = q[s, 0], p[s, 0]
+        ps = ps - m * ps.sum(0) / m.sum()  # centre-of-mass motion
+        r = r - (m * r).sum(0) / m.sum()
+        angular = torch.cross(r, ps, dim=-1).sum(0)
+        inertia = (m.view(-1, 1, 1) * (r.pow(2).sum(-1).view(-1, 1, 1) * eye
+                                       - r.unsqueeze(-1) * r.unsqueeze(-2))
+                   ).sum(0)
+        omega = torch.linalg.solve(inertia, angular)
+        out[s, 0] = ps - m * torch.cross(omega.expand_as(r), r, dim=-1)
+    return out
+
+
 def nve(out: Path, model, minimum, temperature: float, picoseconds: float,
         trajectories: int, seed: int) -> dict:
     r"""--trajectories systems in one batch (``RingPolymerMD`` with one
@@ -146,6 +172,7 @@ def nve(out: Path, model, minimum, temperature: float, picoseconds: float,
     for _ in range(2000):
         md.step()
     md.thermostat = 'none'  # NVE from here on
+    md.p = without_rotation(md.q, md.p, minimum.get_masses())
     frames = np.empty((steps, trajectories, len(minimum), 3))
     conserved, temperatures = [], []
     for k in range(steps):

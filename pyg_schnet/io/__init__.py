@@ -11,7 +11,12 @@ from pyg_schnet.io.atomic import (
     commit_file,
     disk_full_error,
 )
-from pyg_schnet.io.load import CorruptFileError, UnsafeFileError, safe_load
+from pyg_schnet.io.load import (
+    CorruptFileError,
+    UnsafeFileError,
+    safe_load,
+    safe_load_bytes,
+)
 from pyg_schnet.io.lock import RunLock, RunLockedError
 
 __all__ = [
@@ -27,4 +32,5 @@ __all__ = [
     'commit_file',
     'disk_full_error',
     'safe_load',
+    'safe_load_bytes',
 ]

@@ -56,9 +56,26 @@ def safe_load(path: PathLike, what: str = 'torch file',
         raise CorruptFileError(f'{path} is not a readable {what} (not a '
                                f'file written by torch.save: truncated, '
                                f'corrupt or another kind of file)')
+    return _load(path, path, what, map_location)
+
+
+def safe_load_bytes(data: bytes, where: str, what: str = 'torch file',
+                    map_location: Union[str, 'torch.device', None] = 'cpu'
+                    ) -> Any:
+    r"""As :func:`safe_load`, for the bytes of such a file held inside
+    another one (:obj:`where` names it in messages)."""
+    import io
+    if not isinstance(data, bytes) or not data:
+        raise CorruptFileError(f'{where} holds no {what}')
+    return _load(io.BytesIO(data), where, what, map_location)
+
+
+def _load(source: Any, path: Any, what: str,
+          map_location: Union[str, 'torch.device', None]) -> Any:
     try:
         import torch
-        return torch.load(path, map_location=map_location, weights_only=True)
+        return torch.load(source, map_location=map_location,
+                          weights_only=True)
     except pickle.UnpicklingError as e:
         message = str(e)
         if 'Weights only load failed' in message or 'GLOBAL' in message:

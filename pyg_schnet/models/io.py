@@ -5,7 +5,12 @@ from typing import Any, Dict, Optional, Tuple, Type, Union
 
 import torch
 
-from pyg_schnet.io import CorruptFileError, atomic_torch_save, safe_load
+from pyg_schnet.io import (
+    CorruptFileError,
+    atomic_torch_save,
+    safe_load,
+    safe_load_bytes,
+)
 from pyg_schnet.models.dtnn import DTNN
 from pyg_schnet.models.potential import AtomisticModel
 from pyg_schnet.models.schnet import SchNet
@@ -68,13 +73,7 @@ def model_from_bytes(data: bytes, where: str = 'model bytes',
                      ) -> Tuple[AtomisticModel, Dict[str, Any]]:
     r"""The inverse of :func:`model_to_bytes`, with :func:`load_model`'s
     checks (:obj:`weights_only=True`)."""
-    import io
-    try:
-        blob = torch.load(io.BytesIO(data), map_location=map_location,
-                          weights_only=True)
-    except Exception as e:
-        raise CorruptFileError(f'{where}: not a pyg_schnet model ({e})') \
-            from None
+    blob = safe_load_bytes(data, where, 'pyg_schnet model', map_location)
     return _from_blob(blob, where, map_location)
 
 

@@ -29,7 +29,27 @@ def _relative(pos: Tensor, z: Tensor, batch: Tensor,
     return pos - centre_of_mass(pos, z, batch, num_graphs)[batch]
 
 
-class Dipole(torch.nn.Module):
+class _AtomwiseHead(torch.nn.Module):
+    r"""A head with one :class:`Atomwise` network :obj:`net` of
+    :obj:`outputs` numbers per atom (no aggregation)."""
+    outputs = 1
+
+    def __init__(self, in_channels: int,
+                 hidden_channels: Optional[int] = None):
+        super().__init__()
+        self.in_channels = in_channels
+        self.net = Atomwise(in_channels, self.outputs, hidden_channels)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        self.net.reset_parameters()
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.in_channels}, '
+                f'hidden_channels={self.net.hidden_channels})')
+
+
+class Dipole(_AtomwiseHead):
     r"""The dipole moment from latent atomic charges of the `"SchNet - a deep
     learning architecture for molecules and materials"
     <https://arxiv.org/abs/1712.06113>`_ paper (Sec. II.D), with the charges
@@ -64,20 +84,10 @@ class Dipole(torch.nn.Module):
         - **output:** dipole moments :math:`(B, 3)` in e·Å and atomic
           charges :math:`(N)` in e
     """
-    def __init__(self, in_channels: int,
-                 hidden_channels: Optional[int] = None):
-        super().__init__()
-        self.in_channels = in_channels
-        self.charges = Atomwise(in_channels, 1, hidden_channels)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        self.charges.reset_parameters()
-
     def forward(self, x: Tensor, pos: Tensor, z: Tensor, batch: Tensor,
                 num_graphs: int, charge: Optional[Tensor] = None
                 ) -> Tuple[Tensor, Tensor]:
-        q = self.charges.per_atom(x).squeeze(-1)
+        q = self.net.per_atom(x).squeeze(-1)
         count = scatter(torch.ones_like(q), batch, dim=0,
                         dim_size=num_graphs, reduce='sum').clamp_min(1.0)
         excess = scatter(q, batch, dim=0, dim_size=num_graphs, reduce='sum')
@@ -89,12 +99,8 @@ class Dipole(torch.nn.Module):
                      reduce='sum')
         return mu, q
 
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'hidden_channels={self.charges.hidden_channels})')
 
-
-class Polarizability(torch.nn.Module):
+class Polarizability(_AtomwiseHead):
     r"""A rotation-covariant polarizability tensor from invariant atom
     features and positions
 
@@ -125,19 +131,11 @@ class Polarizability(torch.nn.Module):
           :obj:`num_graphs` :math:`B`
         - **output:** polarizability tensors :math:`(B, 3, 3)` in Å³
     """
-    def __init__(self, in_channels: int,
-                 hidden_channels: Optional[int] = None):
-        super().__init__()
-        self.in_channels = in_channels
-        self.terms = Atomwise(in_channels, 2, hidden_channels)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        self.terms.reset_parameters()
+    outputs = 2
 
     def forward(self, x: Tensor, pos: Tensor, z: Tensor, batch: Tensor,
                 num_graphs: int) -> Tensor:
-        a, c = self.terms.per_atom(x).unbind(-1)
+        a, c = self.net.per_atom(x).unbind(-1)
         r = _relative(pos, z, batch, num_graphs)
         eye = torch.eye(3, dtype=r.dtype, device=r.device)
         atomic = a.view(-1, 1, 1) * eye + \
@@ -145,12 +143,8 @@ class Polarizability(torch.nn.Module):
         return scatter(atomic, batch, dim=0, dim_size=num_graphs,
                        reduce='sum')
 
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'hidden_channels={self.terms.hidden_channels})')
 
-
-class SpatialExtent(torch.nn.Module):
+class SpatialExtent(_AtomwiseHead):
     r"""The electronic spatial extent :math:`\langle R^2 \rangle` as
     SchNetPack's :obj:`ElectronicSpatialExtent`: latent weights
     :math:`w_i` times the squared distance from the centre of mass
@@ -173,26 +167,12 @@ class SpatialExtent(torch.nn.Module):
           :obj:`num_graphs` :math:`B`
         - **output:** :math:`\langle R^2 \rangle` :math:`(B)` in Å²
     """
-    def __init__(self, in_channels: int,
-                 hidden_channels: Optional[int] = None):
-        super().__init__()
-        self.in_channels = in_channels
-        self.weights = Atomwise(in_channels, 1, hidden_channels)
-        self.reset_parameters()
-
-    def reset_parameters(self):
-        self.weights.reset_parameters()
-
     def forward(self, x: Tensor, pos: Tensor, z: Tensor, batch: Tensor,
                 num_graphs: int) -> Tensor:
-        w = self.weights.per_atom(x).squeeze(-1)
+        w = self.net.per_atom(x).squeeze(-1)
         r2 = _relative(pos, z, batch, num_graphs).pow(2).sum(-1)
         return scatter(w * r2, batch, dim=0, dim_size=num_graphs,
                        reduce='sum')
-
-    def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, '
-                f'hidden_channels={self.weights.hidden_channels})')
 
 
 #: The heads a model can carry, by the name of what they return.

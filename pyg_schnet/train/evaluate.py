@@ -120,7 +120,11 @@ def summary(results: Dict[str, Any]) -> str:
              f"{results['epochs_run']} trained, "
              f"{results['train_minutes']:.1f} min of training"
              + (f', stopped by {stop}' if stop else '') + ')']
-    if is_molecular_energy(results):
+    untrained = results.get('loss_weights', {}).get(target) == 0
+    if untrained:
+        lines[0] += (f' — {target} had loss weight 0: its readout was not '
+                     f'trained, only the property heads were')
+    elif is_molecular_energy(results):
         ratio = results['test_mae'] / CHEMICAL_ACCURACY_EV
         lines.append(f'chemical accuracy is {CHEMICAL_ACCURACY_EV} eV '
                      f'(1 kcal/mol per molecule): the test MAE is '

@@ -125,22 +125,22 @@ def set_head_statistics(model: torch.nn.Module, dataset: Dataset,
             size = label.norm(dim=-1) if label.size(1) == 3 else label[:, 0]
             std = float(size.pow(2).mean().sqrt() /
                         spread_t.mean().sqrt().clamp_min(1e-6))
-            head.charges.std.fill_(max(std, 1e-3))
+            head.net.std.fill_(max(std, 1e-3))
         elif target.head == 'polarizability':
             iso = label[:, 0] if label.size(1) == 1 else \
                 label.view(-1, 3, 3).diagonal(dim1=-2, dim2=-1).mean(-1)
             per_atom = iso / atoms_t
             scale = max(float(per_atom.std()), 1e-3 * float(
                 per_atom.abs().mean()), 1e-6)
-            head.terms.mean.copy_(torch.tensor([float(per_atom.mean()),
+            head.net.mean.copy_(torch.tensor([float(per_atom.mean()),
                                                 0.0]))
-            head.terms.std.copy_(torch.tensor([
+            head.net.std.copy_(torch.tensor([
                 scale, scale / max(float((spread_t / atoms_t).mean()),
                                    1e-6)]))
         else:
             weight = label[:, 0] / spread_t.clamp_min(1e-6)
-            head.weights.mean.fill_(float(weight.mean()))
-            head.weights.std.fill_(max(float(weight.std()), 1e-6))
+            head.net.mean.fill_(float(weight.mean()))
+            head.net.std.fill_(max(float(weight.std()), 1e-6))
 
 
 def check_property_labels(dataset: Dataset, names: Sequence[str],

@@ -502,8 +502,9 @@ def _train(config: TrainConfig, paths: RunPaths, resume: bool,
             f'pyg-schnet train --resume --run-dir {paths.root} trains the '
             f'rest.')
     try:
-        pretrained = _pretrained_on(config, info, len(dataset), split,
-                                    test_set, loader_args, device)
+        pretrained = None if config.loss_weight(info.name) == 0 else \
+            _pretrained_on(config, info, len(dataset), split, test_set,
+                           loader_args, device)
     except Exception as error:  # the run itself is done and saved
         pretrained = None
         warnings.warn(f'the comparison with the pretrained model failed '
