@@ -95,7 +95,7 @@ def predict_structures(model: AtomisticModel, images: Sequence[Atoms],
                 del data[key]
         structures.append(data)
     results: List[Dict[str, np.ndarray]] = []
-    heads = bool(model._heads()) and not any(
+    heads = bool(model.property_heads()) and not any(
         bool(d.pbc.any()) for d in structures)
     for batch in DataLoader(structures, batch_size=batch_size):
         with warnings.catch_warnings():  # the caller reports unseen ones

@@ -33,8 +33,9 @@ SMALL = {
     'interpretability/run.py': ['--alloys', '24', '--epochs', '1'],
     'ipi_clients/run.py': ['--steps', '10', '--beads', '4'],
     'ir_spectrum/run.py': ['--md-steps', '400', '--stride', '4', '--epochs',
-                           '20', '--nve-ps', '0.2', '--trajectories', '2',
-                           '--max-lag-fs', '100', '--temperature', '100'],
+                           '8', '--nve-ps', '0.2', '--trajectories', '2',
+                           '--max-lag-fs', '100', '--temperature', '100',
+                           '--equilibration-ps', '0.1'],
 }
 #: Lines not run here: the set-up itself, the test suite, serving.
 SKIP = ('pytest', 'http.server', 'source .venv', 'sphinx-build')

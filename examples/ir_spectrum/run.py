@@ -21,7 +21,8 @@ Stages:
    dipole vectors in one loss), 80/10/10 % split.
 3. ``nve``: --trajectories NVE runs of --nve-ps ps (0.5 fs, velocity
    Verlet; ``RingPolymerMD`` with one bead, all runs in one batch) after
-   1 ps of Langevin at --temperature, with the centre-of-mass motion and
+   --equilibration-ps (1 ps) of Langevin at --temperature, with the
+   centre-of-mass motion and
    the rotation removed; the model's dipole of every step
    (``pyg_schnet.md.spectra.trajectory_dipoles``).
 4. ``spectrum``: the IR spectrum (``pyg_schnet.md.spectra.ir_spectrum``,
@@ -152,7 +153,7 @@ def without_rotation(q, p, masses):
 
 
 def nve(out: Path, model, minimum, temperature: float, picoseconds: float,
-        trajectories: int, seed: int) -> dict:
+        trajectories: int, seed: int, equilibration_ps: float = 1.0) -> dict:
     r"""--trajectories systems in one batch (``RingPolymerMD`` with one
     bead): Langevin at :obj:`temperature` for 1 ps, then NVE; positions
     every step, dipoles from the model's head afterwards."""
@@ -169,7 +170,7 @@ def nve(out: Path, model, minimum, temperature: float, picoseconds: float,
     md = RingPolymerMD(model, minimum, beads=1, temperature=temperature,
                        timestep=timestep, thermostat='langevin', tau0=100.0,
                        systems=trajectories, seed=seed)
-    for _ in range(2000):
+    for _ in range(int(round(1000 * equilibration_ps / timestep))):
         md.step()
     md.thermostat = 'none'  # NVE from here on
     md.p = without_rotation(md.q, md.p, minimum.get_masses())
@@ -190,7 +191,8 @@ def nve(out: Path, model, minimum, temperature: float, picoseconds: float,
               'energy_spread_eV': np.ptp(conserved_a, axis=0),
               'temperature_K': np.array(temperatures).mean(axis=0),
               'seconds': time.perf_counter() - start,
-              'md_ms_per_step': 1000 * md_seconds / (steps + 2000)}
+              'md_ms_per_step': 1000 * md_seconds / (
+                  steps + int(round(1000 * equilibration_ps / timestep)))}
     print(f'   {trajectories} NVE runs of {picoseconds:g} ps in one batch: '
           f"{result['md_ms_per_step']:.2f} ms per step, conserved energy "
           f"within {1000 * result['energy_spread_eV'].max():.2f} meV, <T> "
@@ -254,6 +256,9 @@ def main():
     parser.add_argument('--nve-ps', type=float, default=10.0,
                         help='ps of each NVE run (default: 10)')
     parser.add_argument('--trajectories', type=int, default=4)
+    parser.add_argument('--equilibration-ps', type=float, default=1.0,
+                        help='ps of Langevin before the NVE runs '
+                        '(default: 1)')
     parser.add_argument('--max-lag-fs', type=float, default=1000.0,
                         help='longest lag of the autocorrelation (fs)')
     parser.add_argument('--seed', type=int, default=0)
@@ -292,7 +297,7 @@ def main():
           + ', '.join(f'{nu:.0f}' for nu in model_modes) + ' cm⁻¹')
     print(f'3. NVE MD with the model at {args.temperature:.0f} K')
     md = nve(out, calc.model, relaxed, args.temperature, args.nve_ps,
-             args.trajectories, args.seed)
+             args.trajectories, args.seed, args.equilibration_ps)
     print('4. IR spectrum')
     wavenumbers, intensity = ir_spectrum(
         md['dipoles'], float(md['timestep_fs']), args.temperature,

@@ -87,7 +87,7 @@ class SchNetCalculator(Calculator):
         self.model = copy.deepcopy(model).to(device=self.device,
                                              dtype=dtype).eval()
         self.graph = VerletGraph(self.model.cutoff, skin)
-        heads = getattr(self.model, '_heads', dict)()
+        heads = getattr(self.model, 'property_heads', dict)()
         self.heads = sorted(heads)
         extra = (['dipole', 'charges'] if 'dipole' in heads else []) + \
             [name for name in ('polarizability', 'spatial_extent')

@@ -173,7 +173,7 @@ def trajectory_dipoles(model: torch.nn.Module, numbers: np.ndarray,
     :obj:`chunk` structures per model call."""
     from pyg_schnet.graph import build_graph
 
-    if 'dipole' not in model._heads():
+    if 'dipole' not in model.property_heads():
         raise ValueError('the model has no dipole head (train it with '
                          '--properties mu or dipole)')
     weight = next(model.parameters())

@@ -264,14 +264,15 @@ class AtomisticModel(torch.nn.Module):
         for interaction in self.interactions:
             interaction.reset_parameters()
         self.readout.reset_parameters()
-        for head in self._heads().values():
+        for head in self.property_heads().values():
             head.reset_parameters()
 
     def _heads_repr(self) -> str:
-        heads = list(self._heads())
+        heads = list(self.property_heads())
         return f', properties={heads}' if heads else ''
 
-    def _heads(self) -> Dict[str, torch.nn.Module]:
+    def property_heads(self) -> Dict[str, torch.nn.Module]:
+        r"""The model's property heads by name (empty without any)."""
         heads = self._modules.get('heads')
         return {} if heads is None else dict(heads.items())
 
@@ -421,9 +422,9 @@ class AtomisticModel(torch.nn.Module):
                 its positions).
         """
         inputs = self._checked(data, forces or stress, stress)
-        if self._heads() and inputs[5] is not None:
+        if self.property_heads() and inputs[5] is not None:
             raise ValueError(
-                f'the property heads {sorted(self._heads())} are for '
+                f'the property heads {sorted(self.property_heads())} are for '
                 f'molecules; this structure is periodic (a dipole or '
                 f'polarizability of a periodic cell is not defined by its '
                 f'positions)')
@@ -562,7 +563,7 @@ class AtomisticModel(torch.nn.Module):
                       batch: Tensor, num_graphs: int,
                       charge: Optional[Tensor]) -> Dict[str, Tensor]:
         out: Dict[str, Tensor] = {}
-        for name, head in self._heads().items():
+        for name, head in self.property_heads().items():
             if name == 'dipole':
                 out['dipole'], out['charges'] = head(x, pos, z, batch,
                                                      num_graphs, charge)

@@ -178,6 +178,7 @@ def evaluable_properties(model: torch.nn.Module, data) -> List[str]:
     their relatives (a polarizability head trained on tensors also gives
     the isotropic :obj:`alpha`; a dipole head trained on vectors also
     :obj:`mu`)."""
-    heads = set(model._heads()) if hasattr(model, '_heads') else set()
+    heads = set(model.property_heads()) \
+        if hasattr(model, 'property_heads') else set()
     return [name for name, target in PROPERTY_TARGETS.items()
             if target.head in heads and name in data]
