@@ -143,7 +143,8 @@ class LAMMPSModel:
         # messages, and its fij is handed over once (the reverse one is
         # zero): the same forces and virial.
         half = (pair_i < pair_j).nonzero().view(-1)
-        symmetric = 2 * half.numel() == pair_i.numel()
+        symmetric = 2 * half.numel() == pair_i.numel() and \
+            _listed_both_ways(pair_i.numpy(), pair_j.numpy(), ntotal)
         use = half if symmetric else torch.arange(pair_i.numel())
         rij = torch.tensor(rij64[use.numpy()], dtype=self.dtype,
                            requires_grad=True)
@@ -166,6 +167,14 @@ class LAMMPSModel:
         owned = atoms < nlocal
         eatoms[owned] = y.detach().double().numpy()[atoms[owned]]
         data.eatoms = np.ascontiguousarray(eatoms)
+
+
+def _listed_both_ways(pair_i: np.ndarray, pair_j: np.ndarray,
+                      ntotal: int) -> bool:
+    r"""Whether every pair (i, j) is also listed as (j, i)."""
+    forward = np.sort(pair_i * ntotal + pair_j)
+    backward = np.sort(pair_j * ntotal + pair_i)
+    return bool(np.array_equal(forward, backward))
 
 
 def check_ghost_shell(pair_i: np.ndarray, pair_j: np.ndarray,
