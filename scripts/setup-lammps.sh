@@ -28,9 +28,10 @@ fi
 if ! ldconfig -p 2>/dev/null | grep -q libmpi.so.40 || ! command -v mpirun >/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "setup-lammps: installing the MPI runtime (libopenmpi3, openmpi-bin)"
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q libopenmpi3 openmpi-bin >/dev/null \
-            || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
-                 apt-get install -y -q libopenmpi3 openmpi-bin >/dev/null; } \
+        # bounded: a machine without a reachable Debian mirror must not hang
+        DEBIAN_FRONTEND=noninteractive timeout 600 apt-get install -y -q libopenmpi3 openmpi-bin >/dev/null \
+            || { timeout 300 apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+                 timeout 600 apt-get install -y -q libopenmpi3 openmpi-bin >/dev/null; } \
             || { echo "setup-lammps: could not install OpenMPI; LAMMPS not installed"; exit 0; }
     else
         echo "setup-lammps: OpenMPI 4 (libmpi.so.40, mpirun) is missing and cannot be installed" \
