@@ -1,19 +1,34 @@
 """Speed of SchNet energy + forces against its peers, measured in one run,
-interleaved call by call: one molecule, a batch of QM9 molecules, periodic
-crystals, and a training step.
+interleaved call by call: one molecule, C20 and the RPMD batch of 8 C20,
+a batch of QM9 molecules, periodic crystals, and a training step.
 
-    .venv/bin/python benchmarks/speed.py [--repeat 20] [--threads N]
+    .venv/bin/python benchmarks/speed.py [--repeat 20] [--threads 1 2]
         [--tables molecule batch crystal train] [--device cpu|cuda]
 
 Every model has F = 128, T = 6, 50 Gaussians and a 5 Å cutoff (see
-benchmarks/peers.py). Prints medians [min, max] and the ratio of each
-peer's median to pyg_schnet's (> 1: pyg_schnet is faster). pyg_schnet runs
-exact (no approximation): each pair's filter computed once for both
-directions.
+benchmarks/peers.py). Each row: median [min, max] of the call; ratios are
+the peer's median over pyg_schnet's (> 1: pyg_schnet is faster), with the
+range of the per-round ratios. Rows:
+
+* ``pyg_schnet``: the default path (outside training: the fused C++ CFConv
+  operator where it is built, each pair's filter once for both directions);
+* ``pyg_schnet reference``: the same model with ``set_fused(False)``;
+* ``PyG SchNet``, ``TorchMD-GN`` (TorchMD-Net's graph-network, when
+  torchmd-net is installed): the peers, same sizes;
+* ``GEMMs alone``: the matrix products pyg_schnet's exact algorithm needs
+  for energy + forces, at their shapes (per interaction: in2f, both filter
+  layers on the P pairs, f2out, dense; forward and the backward's input
+  gradients; the readout), timed in the same rounds: the floor that
+  ``call / GEMMs`` is measured against.
 """
 import argparse
+import copy
+import os
+import sys
+from pathlib import Path
 
 import torch
+from torch_geometric.data import Batch
 from torch_geometric.loader import DataLoader
 
 from pyg_schnet.data import QM9, from_ase
@@ -21,7 +36,11 @@ from pyg_schnet.graph import PeriodicRadiusGraph
 from pyg_schnet.models import SchNet, edge_vectors
 from pyg_schnet.train.config import default_data_root
 
-from peers import (
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'examples'
+                       / 'c20_rpmd'))
+from run import c20  # noqa: E402
+
+from peers import (  # noqa: E402
     SIZE,
     crystal,
     describe,
@@ -62,13 +81,13 @@ def report(title, times, unit_per=None, per_label=''):
         line = f'  {name:<14} {describe(values)}'
         if unit_per:
             line += f'   {describe(values, 1e6, "µs", unit_per)}{per_label}'
-        if name != 'pyg_schnet':
+        if name not in ('pyg_schnet', 'GEMMs alone'):
             line += f'   pyg_schnet {ratio(times, name, "pyg_schnet")} ' \
                 'faster'
         print(line)
     if 'pyg_schnet compiled' in times:
         for name in [n for n in times if n not in (
-                'pyg_schnet', 'pyg_schnet compiled')]:
+                'pyg_schnet', 'pyg_schnet compiled', 'GEMMs alone')]:
             print(f'  compiled pyg_schnet is '
                   f'{ratio(times, name, "pyg_schnet compiled")} faster than '
                   f'{name}')
@@ -76,8 +95,10 @@ def report(title, times, unit_per=None, per_label=''):
 
 def compiled_call(model, data):
     r"""The graph built as :meth:`AtomisticModel.forward` does, then a
-    :func:`torch.compile`-d energy (dynamic shapes) and autograd forces."""
+    :func:`torch.compile`-d energy (dynamic shapes, the reference path, as
+    ``SchNetCalculator(compile=True)`` uses) and autograd forces."""
     from pyg_schnet.graph import canonical_mask, radius_graph
+    model = copy.deepcopy(model).set_fused(False)
     energy = torch.compile(model.energy, dynamic=True, fullgraph=True)
     batch = torch.zeros(data.num_nodes, dtype=torch.long,
                         device=data.pos.device)
@@ -91,22 +112,77 @@ def compiled_call(model, data):
     return call
 
 
-def molecule_table(device, repeat, compiled=False):
-    atoms = ethanol()
-    data = from_ase(atoms).to(device)
-    ours = SchNet(**SIZE).to(device).eval()
-    pyg = pyg_schnet_model(molecule_graph()).to(device).eval()
-    batch = torch.zeros(len(atoms), dtype=torch.long, device=device)
+def gemm_call(model, atoms, pairs, device):
+    r"""The GEMMs of energy + forces of :obj:`model` on :obj:`atoms` atoms
+    and :obj:`pairs` unordered pairs, at their shapes, nothing else."""
+    H, F, K = model.hidden_channels, model.num_filters, model.num_gaussians
+    T = model.num_interactions
+    gen = torch.Generator(device='cpu').manual_seed(0)
+
+    def rand(*shape):
+        return torch.rand(*shape, generator=gen).to(device)
+    shapes = []
+    for _ in range(T):
+        shapes += [((atoms, H), (H, F)), ((pairs, K), (K, F)),
+                   ((pairs, F), (F, F)), ((atoms, F), (F, H)),
+                   ((atoms, H), (H, H))]
+    shapes += [((atoms, H), (H, H // 2)), ((atoms, H // 2), (H // 2, 1))]
+    # backward: the input gradient of each product, same cost
+    shapes += [((a[0], b[1]), (b[1], a[1])) for a, b in shapes]
+    operands = [(rand(*a), rand(*b)) for a, b in shapes]
+
+    def call():
+        for a, b in operands:
+            torch.mm(a, b)
+    return call
+
+
+def case(title, model, data, pyg_inputs, pyg_graph, tmd_inputs, device,
+         repeat, compiled=False, per_edge=False, warmup=2):
+    r"""One table: pyg_schnet (default and reference path), the peers and
+    the GEMM floor on :obj:`data`, interleaved."""
+    ours = model.to(device).eval()
+    reference = copy.deepcopy(ours).set_fused(False)
+    pairs = PeriodicRadiusGraph(model.cutoff)(data.clone()).edge_index \
+        .size(1)
     calls = {'pyg_schnet': ours_call(ours, data),
-             'PyG SchNet': pyg_call(pyg, data.z, data.pos, batch)}
+             'pyg_schnet reference': ours_call(reference, data)}
     if compiled:
         calls['pyg_schnet compiled'] = compiled_call(ours, data)
-    tmd = torchmd_gn_model()
+    calls['PyG SchNet'] = pyg_call(
+        pyg_schnet_model(pyg_graph).to(device).eval(), *pyg_inputs)
+    tmd = torchmd_gn_model(box=tmd_inputs[-1] if len(tmd_inputs) == 4
+                           else None)
     if tmd is not None:
-        calls['TorchMD-GN'] = tmd_call(tmd.to(device).eval(), data.z,
-                                       data.pos, batch)
-    report('energy + forces, one ethanol (9 atoms), graph included',
-           interleaved(calls, repeat * 10))
+        calls['TorchMD-GN'] = tmd_call(tmd.to(device).eval(), *tmd_inputs)
+    calls['GEMMs alone'] = gemm_call(ours, data.num_nodes, pairs // 2,
+                                     device)
+    times = interleaved(calls, repeat, warmup=warmup)
+    report(f'{title} ({data.num_nodes} atoms, {pairs} edges = {pairs // 2} '
+           f'pairs)', times, pairs if per_edge else None,
+           ' per edge' if per_edge else '')
+    print(f'  call / GEMMs: pyg_schnet '
+          f'{ratio(times, "pyg_schnet", "GEMMs alone")}, reference '
+          f'{ratio(times, "pyg_schnet reference", "GEMMs alone")}, '
+          f'PyG SchNet {ratio(times, "PyG SchNet", "GEMMs alone")}')
+    return times
+
+
+def molecule_table(device, repeat, compiled=False):
+    c20_atoms = c20()
+    for title, structures, reps in (
+            ('energy + forces, one ethanol, graph included', [ethanol()],
+             repeat * 10),
+            ('energy + forces, one C20, graph included', [c20_atoms],
+             repeat * 5),
+            ('energy + forces, 8 C20 in one batch (the RPMD P = 8 call), '
+             'graph included', [c20_atoms] * 8, repeat * 2)):
+        data = Batch.from_data_list([from_ase(a) for a in structures]) \
+            .to(device)
+        torch.manual_seed(0)
+        case(title, SchNet(**SIZE), data, (data.z, data.pos, data.batch),
+             molecule_graph(), (data.z, data.pos, data.batch), device, reps,
+             compiled and len(structures) == 1)
 
 
 def qm9_batches(size, count, device):
@@ -121,17 +197,11 @@ def qm9_batches(size, count, device):
 
 def batch_table(device, repeat):
     batch = qm9_batches(100, 1, device)[0]
-    ours = SchNet(**SIZE).to(device).eval()
-    pyg = pyg_schnet_model(molecule_graph()).to(device).eval()
-    calls = {'pyg_schnet': ours_call(ours, batch),
-             'PyG SchNet': pyg_call(pyg, batch.z, batch.pos, batch.batch)}
-    tmd = torchmd_gn_model()
-    if tmd is not None:
-        calls['TorchMD-GN'] = tmd_call(tmd.to(device).eval(), batch.z,
-                                       batch.pos, batch.batch)
-    edges = PeriodicRadiusGraph(5.0)(batch.clone()).edge_index.size(1)
-    report(f'energy + forces, batch of 100 QM9 molecules ({edges} edges), '
-           f'graph included', interleaved(calls, repeat), edges, ' per edge')
+    torch.manual_seed(0)
+    case('energy + forces, batch of 100 QM9 molecules, graph included',
+         SchNet(**SIZE), batch, (batch.z, batch.pos, batch.batch),
+         molecule_graph(), (batch.z, batch.pos, batch.batch), device,
+         repeat, per_edge=True)
 
 
 def crystal_table(device, repeat, sizes):
@@ -139,8 +209,6 @@ def crystal_table(device, repeat, sizes):
         for size in sizes:
             atoms = crystal(kind, size)
             data = PeriodicRadiusGraph(5.0)(from_ase(atoms)).to(device)
-            edges = data.edge_index.size(1)
-            ours = SchNet(**SIZE).to(device).eval()
             cell = data.cell
 
             def vectors(pos, data=data, cell=cell):
@@ -148,20 +216,14 @@ def crystal_table(device, repeat, sizes):
                                     device=pos.device)
                 return edge_vectors(pos, data.edge_index, batch, cell,
                                     data.cell_offsets)
-            pyg = pyg_schnet_model(fixed_periodic_graph(
-                data.edge_index, vectors)).to(device).eval()
             batch = torch.zeros(len(atoms), dtype=torch.long, device=device)
-            calls = {'pyg_schnet': ours_call(ours, data),
-                     'PyG SchNet': pyg_call(pyg, data.z, data.pos, batch)}
-            tmd = torchmd_gn_model(box=data.cell[0].cpu())
-            if tmd is not None:
-                calls['TorchMD-GN'] = tmd_call(
-                    tmd.to(device).eval(), data.z, data.pos, batch,
-                    data.cell[0])
-            report(f'energy + forces, {kind} crystal, {len(atoms)} atoms, '
-                   f'{edges} edges (prebuilt graph; TorchMD-GN builds '
-                   f'its own)', interleaved(calls, repeat, warmup=1), edges,
-                   ' per edge')
+            torch.manual_seed(0)
+            case(f'energy + forces, {kind} crystal, prebuilt graph '
+                 f'(TorchMD-GN builds its own)', SchNet(**SIZE), data,
+                 (data.z, data.pos, batch),
+                 fixed_periodic_graph(data.edge_index, vectors),
+                 (data.z, data.pos, batch, data.cell[0]), device, repeat,
+                 per_edge=True, warmup=1)
 
 
 def train_table(device, repeat):
@@ -208,7 +270,8 @@ def main():
     parser.add_argument('--tables', nargs='+', default=[
         'molecule', 'batch', 'crystal', 'train'])
     parser.add_argument('--repeat', type=int, default=20)
-    parser.add_argument('--threads', type=int, default=None)
+    parser.add_argument('--threads', type=int, nargs='+', default=[1, 2],
+                        help='run every table with each (default: 1 2)')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--compile', action='store_true',
                         help='add torch.compile-d pyg_schnet to the molecule '
@@ -216,20 +279,25 @@ def main():
     parser.add_argument('--sizes', type=int, nargs='+',
                         default=[1000, 2000, 4000, 8000])
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
     from pyg_schnet.allocator import tune_allocator
+    from pyg_schnet.nn.fused import fused_available, fused_unavailable_reason
     tune_allocator()
     device = torch.device(args.device)
-    print(f'machine: {machine()}, device {device}')
-    if 'molecule' in args.tables:
-        molecule_table(device, args.repeat, args.compile)
-    if 'batch' in args.tables:
-        batch_table(device, args.repeat)
-    if 'crystal' in args.tables:
-        crystal_table(device, max(3, args.repeat // 4), args.sizes)
-    if 'train' in args.tables:
-        train_table(device, args.repeat)
+    print(f'machine: {machine()}, device {device}; load average '
+          f'{os.getloadavg()[0]:.2f} at the start; fused operator: '
+          f'{fused_available() or fused_unavailable_reason()}')
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        print(f'\n=== {threads} torch thread(s) ===')
+        if 'molecule' in args.tables:
+            molecule_table(device, args.repeat, args.compile)
+        if 'batch' in args.tables:
+            batch_table(device, args.repeat)
+        if 'crystal' in args.tables:
+            crystal_table(device, max(3, args.repeat // 4), args.sizes)
+        if 'train' in args.tables:
+            train_table(device, args.repeat)
+    print(f'\nload average {os.getloadavg()[0]:.2f} at the end')
 
 
 if __name__ == '__main__':

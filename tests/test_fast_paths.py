@@ -1,6 +1,6 @@
 """Every exact fast path gives the reference path's numbers (float64,
-1e-10): each pair computed once for both directions, the folded shifted
-softplus."""
+1e-10): each pair computed once for both directions, filters recomputed in
+the backward pass (the fused operator: tests/test_fused.py)."""
 import pytest
 import torch
 from ase.build import bulk
@@ -128,7 +128,7 @@ def test_layers_symmetric_equals_full(layer):
     torch.testing.assert_close(pairs, full, rtol=1e-10, atol=1e-12)
 
 
-def test_folded_shifted_softplus_equals_the_filter_network():
+def test_filter_equals_the_filter_network_times_the_cutoff():
     torch.manual_seed(1)
     conv = CFConv(8, num_gaussians=12, cutoff=4.0).double()
     e = torch.rand(20, 12, dtype=torch.float64)
@@ -140,7 +140,7 @@ def test_folded_shifted_softplus_equals_the_filter_network():
 
 def test_recomputed_filters_give_the_same_forces(monkeypatch):
     import pyg_schnet.nn.cfconv as cfconv
-    model = small_models()['schnet']
+    model = small_models()['schnet'].set_fused(False)  # reference path
     batch = Batch.from_data_list([g2_data(n) for n in G2_NAMES])
     energy, forces = model(batch, forces=True)
     monkeypatch.setattr(cfconv, '_RECOMPUTE_ELEMENTS', 0)

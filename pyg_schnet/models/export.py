@@ -96,9 +96,16 @@ def script(model: AtomisticModel) -> torch.jit.ScriptModule:
 
 def export_energy(model: AtomisticModel, z: Tensor, pos: Tensor,
                   edge_index: Tensor, batch: Tensor, cell: Tensor,
-                  cell_offsets: Tensor) -> torch.export.ExportedProgram:
+                  cell_offsets: Tensor, fused: bool = False
+                  ) -> torch.export.ExportedProgram:
     r"""A :func:`torch.export` program of the energy, traced on the example
     inputs, with the numbers of atoms, pairs and graphs dynamic.
+
+    With :obj:`fused=False` (the default) the program holds only torch's
+    own operators and runs wherever torch does; :obj:`fused=True` keeps
+    the fused CFConv operator (``torch.ops.pyg_schnet.cfconv``, faster,
+    differentiable once), so the program needs ``import pyg_schnet`` where
+    it is loaded.
 
     The example may be one structure (molecule or crystal): torch.export
     would fix a dimension of size 1 at 1, so a single structure is traced
@@ -114,10 +121,17 @@ def export_energy(model: AtomisticModel, z: Tensor, pos: Tensor,
         Dim('graphs', min=1)
     shapes = ({0: atoms}, {0: atoms}, {1: pairs}, {0: atoms}, {0: graphs},
               {0: pairs})
-    return torch.export.export(
-        _Energy(model.eval()), (z, pos, edge_index, batch, cell,
-                                cell_offsets), dynamic_shapes=shapes,
-        strict=False)
+    flags = {module: module.fused for module in model.modules()
+             if isinstance(getattr(module, 'fused', None), bool)}
+    model.set_fused(fused)
+    try:
+        return torch.export.export(
+            _Energy(model.eval()), (z, pos, edge_index, batch, cell,
+                                    cell_offsets), dynamic_shapes=shapes,
+            strict=False)
+    finally:
+        for module, flag in flags.items():
+            module.fused = flag
 
 
 def _doubled(z: Tensor, pos: Tensor, edge_index: Tensor, batch: Tensor,

@@ -1,4 +1,5 @@
 """The energy → forces/stress logic shared by every model."""
+import contextlib
 import functools
 import inspect
 import math
@@ -21,6 +22,7 @@ from pyg_schnet.graph import (
     half_pairs,
 )
 from pyg_schnet.nn import Atomwise
+from pyg_schnet.nn.fused import frozen_weights
 from pyg_schnet.nn.properties import PROPERTY_HEADS
 
 ModelOutput = Union[Tensor, Tuple[Tensor, ...]]
@@ -275,6 +277,19 @@ class AtomisticModel(torch.nn.Module):
         r"""The model's property heads by name (empty without any)."""
         heads = self._modules.get('heads')
         return {} if heads is None else dict(heads.items())
+
+    def set_fused(self, enabled: bool = True) -> 'AtomisticModel':
+        r"""Whether the continuous-filter convolutions run as the fused C++
+        operator outside training (:func:`~pyg_schnet.nn.fused.fused_cfconv`;
+        on by default where the package was built with it, see
+        :func:`~pyg_schnet.nn.fused.fused_available`). :obj:`False` takes
+        the reference path (the same numbers, more operations). Returns the
+        model."""
+        check_arguments(enabled=(enabled, bool))
+        for module in self.modules():
+            if hasattr(module, 'fused') and isinstance(module.fused, bool):
+                module.fused = enabled
+        return self
 
     def interaction_blocks(self) -> List[torch.nn.Module]:
         r"""The interaction applied at each pass, in order (one block per
@@ -539,8 +554,12 @@ class AtomisticModel(torch.nn.Module):
                 strained_pos = pos + torch.einsum('ni,nij->nj', pos,
                                                   sym[batch])
                 strained_cell = cell + torch.bmm(cell, sym)
-            x = self.features(z, strained_pos, edge_index, batch,
-                              strained_cell, cell_offsets, symmetric)
+            # Outside training only forces/stress are differentiated: the
+            # fused convolutions skip their weights' gradients.
+            with frozen_weights() if not self.training else \
+                    contextlib.nullcontext():
+                x = self.features(z, strained_pos, edge_index, batch,
+                                  strained_cell, cell_offsets, symmetric)
             y = self._atom_energies(x, z)
             energy = self.readout.aggregate(y, batch, num_graphs)
             heads = self._head_outputs(x, pos, z, batch, num_graphs,

@@ -155,6 +155,22 @@ class SchNet(AtomisticModel):
             self.set_atomref(atomref)
         self.reset_parameters()
 
+    def representation(self, z: Tensor, edge_index: Tensor,
+                       edge_weight: Tensor, symmetric: bool = False
+                       ) -> Tensor:
+        r"""As :meth:`AtomisticModel.representation`, with the cutoff
+        function :math:`f_c(d)` and the expansion computed once and shared
+        by every interaction (they have one cutoff)."""
+        x = self.embedding(z)
+        edge_attr = self.rbf(edge_weight)
+        cutoff_values: Optional[Tensor] = None
+        for interaction in self.interactions:
+            if cutoff_values is None:
+                cutoff_values = interaction.conv.cutoff_fn(edge_weight)
+            x = x + interaction(x, edge_index, edge_weight, edge_attr,
+                                symmetric, cutoff_values)
+        return x
+
     def memory_widths(self):
         r"""The sizes :func:`~pyg_schnet.models.memory.memory_estimate`
         needs: radial basis size, pair features of each pass, atom
