@@ -13,11 +13,14 @@ The rule (:func:`choose_threads`): one thread for small work (fewer than
 :data:`SMALL_PAIRS` pairs per model call) and on a busy machine; on an
 idle one, as many threads as cores are free, counting the tasks running
 at the start (:func:`busy_cpus`). ``--threads N`` or
-``OMP_NUM_THREADS`` (when the user set it) override it. Imports no torch
+``OMP_NUM_THREADS`` (when the user set it) override it. The command line,
+:class:`~pyg_schnet.md.SchNetCalculator` (at its first calculation) and
+:class:`~pyg_schnet.md.RingPolymerMD` apply it (their ``threads`` argument:
+``"rule"``, a number, or ``None`` to leave torch alone). Imports no torch
 until threads are set.
 """
 import os
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 #: Below this many pairs per model call one thread is faster (ethanol, 36
 #: pairs: 0.91x with two); from ~1,200 pairs two threads gained 1.37x.
@@ -105,3 +108,20 @@ def set_threads(requested: Optional[int] = None,
         threads, why = choose_threads(pairs), 'rule'
     torch.set_num_threads(threads)
     return threads, why
+
+
+def check_threads_argument(threads: Union[int, str, None]
+                           ) -> Union[int, str, None]:
+    r"""Checks the :obj:`threads` argument of the MD engines:
+    :obj:`"rule"`, :obj:`None` or a positive integer.
+
+    Raises:
+        ValueError: naming the value.
+    """
+    if threads is None or threads == 'rule':
+        return threads
+    if isinstance(threads, bool) or not isinstance(threads, int) or \
+            threads < 1:
+        raise ValueError(f"'threads' must be 'rule', None or a positive "
+                         f'integer (got {threads!r})')
+    return threads

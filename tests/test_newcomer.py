@@ -157,6 +157,37 @@ def test_threads_option_and_omp_num_threads(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_md_engines_apply_the_thread_rule(monkeypatch):
+    # The calculator and RingPolymerMD set torch's threads by the rule for
+    # their work (ethanol: under 1,000 pairs, one thread), take a number,
+    # or leave torch alone with threads=None.
+    import torch
+    from ase.build import molecule
+
+    from pyg_schnet.md import RingPolymerMD, SchNetCalculator
+    from pyg_schnet.models import SchNet
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    model = SchNet(hidden_channels=16, num_filters=16, num_interactions=1)
+    before = torch.get_num_threads()
+    try:
+        for threads, expected in (('rule', 1), (2, 2), (None, 3)):
+            torch.set_num_threads(3)
+            atoms = molecule('CH3CH2OH')
+            atoms.calc = SchNetCalculator(model, threads=threads)
+            assert torch.get_num_threads() == 3  # nothing before a call
+            atoms.get_forces()
+            assert torch.get_num_threads() == expected, threads
+            torch.set_num_threads(3)
+            RingPolymerMD(model, molecule('H2O'), beads=2, threads=threads)
+            assert torch.get_num_threads() == expected, threads
+        with pytest.raises(ValueError, match="'threads' must be"):
+            SchNetCalculator(model, threads=0)
+        with pytest.raises(ValueError, match="'threads' must be"):
+            RingPolymerMD(model, molecule('H2O'), threads='all')
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_results_record_the_threads(emt_file, tmp_path):
     run = tmp_path / 'run'
     assert main(_small(emt_file, run, '--epochs', '1', '--threads',

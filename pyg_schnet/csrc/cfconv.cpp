@@ -47,6 +47,15 @@ void check_inputs(const at::Tensor& x, const at::Tensor& rbf,
                 "cfconv: every floating input must have x's dtype");
   }
   TORCH_CHECK(x.device().is_cpu(), "cfconv: CPU tensors only");
+  // Indices are used as raw offsets: out-of-range ones would write outside
+  // the output, so they are refused.
+  const int64_t N = x.size(0);
+  for (const auto* t : {&i, &j}) {
+    if (t->numel() == 0) continue;
+    auto [lo, hi] = at::aminmax(*t);
+    TORCH_CHECK(lo.item<int64_t>() >= 0 && hi.item<int64_t>() < N,
+                "cfconv: pair indices must lie in [0, ", N, ")");
+  }
 }
 
 // The filter of the pairs [p0, p0 + n), before the cutoff (`raw`, [n, F]),

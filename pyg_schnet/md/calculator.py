@@ -13,6 +13,7 @@ from pyg_schnet.graph import check_distances, check_structure
 from pyg_schnet.md.graph import VerletGraph
 from pyg_schnet.models import AtomisticModel, edge_vectors, load_model
 from pyg_schnet.models.committee import Committee
+from pyg_schnet.threads import check_threads_argument, set_threads
 
 
 class SchNetCalculator(Calculator):
@@ -67,6 +68,13 @@ class SchNetCalculator(Calculator):
             from ~1,500 pairs on (``benchmarks/speed.py --compile``);
             energies, forces and per-atom energies only (stress and
             property heads use the default path). (default: :obj:`False`)
+        threads (int or str, optional): torch's threads *for the whole
+            process*, set at the first calculation: :obj:`"rule"` the
+            package's measured rule (:func:`pyg_schnet.threads.set_threads`:
+            ``OMP_NUM_THREADS`` if set, else one thread below 1,000 pairs
+            or on a busy machine, the free cores otherwise — as the
+            ``pyg-schnet`` command does), a number, or :obj:`None` to leave
+            torch's setting alone. (default: :obj:`"rule"`)
         **kwargs: Passed to :class:`~ase.calculators.calculator.Calculator`.
     """
     implemented_properties: List[str] = ['energy', 'free_energy', 'forces',
@@ -77,8 +85,10 @@ class SchNetCalculator(Calculator):
                  dtype: torch.dtype = torch.float32, skin: float = 0.5,
                  tune_malloc: bool = True,
                  max_force_std: Optional[float] = None,
-                 compile: bool = False, **kwargs):
+                 compile: bool = False,
+                 threads: Union[int, str, None] = 'rule', **kwargs):
         super().__init__(**kwargs)
+        self._threads = check_threads_argument(threads)
         if not isinstance(compile, bool):
             raise ValueError(f"'compile' must be True or False (got "
                              f'{compile!r})')
@@ -155,6 +165,10 @@ class SchNetCalculator(Calculator):
                                    device=self.device).view(1, 3, 3)
             pbc = torch.as_tensor(atoms.pbc, device=self.device).view(1, 3)
         edge_index, offsets = self.graph(z, pos, batch, 1, cell, pbc)
+        if self._threads is not None:  # once, when the work is known
+            set_threads(None if self._threads == 'rule' else self._threads,
+                        edge_index.size(1))
+            self._threads = None
         if offsets is None:  # a molecule: no image shifts
             cell = None
         with torch.no_grad():

@@ -37,6 +37,7 @@ from pyg_schnet.md.ring_polymer import (
 )
 from pyg_schnet.models import edge_vectors
 from pyg_schnet.models.memory import check_memory
+from pyg_schnet.threads import check_threads_argument, set_threads
 
 __all__ = ['HBAR', 'MDRunError', 'MDInterrupted', 'RingPolymerMD',
            'mode_frequencies', 'normal_modes']
@@ -164,6 +165,13 @@ class RingPolymerMD:
             glibc's ``malloc`` settings *for the whole process* (large
             graphs get faster, peak memory higher); :obj:`False` leaves
             them alone. (default: :obj:`True`)
+        threads (int or str, optional): torch's threads *for the whole
+            process*, set once the graph is built: :obj:`"rule"` the
+            package's measured rule (:func:`pyg_schnet.threads.set_threads`:
+            ``OMP_NUM_THREADS`` if set, else one thread below 1,000 pairs
+            per call or on a busy machine, the free cores otherwise), a
+            number, or :obj:`None` to leave torch's setting alone.
+            (default: :obj:`"rule"`)
     """
     def __init__(self, model, atoms: Union[Atoms, Sequence[Atoms]],
                  beads: int = 1, temperature: float = 300.0,
@@ -175,9 +183,11 @@ class RingPolymerMD:
                  max_drift: Optional[float] = 0.1,
                  max_temperature: Optional[float] = None,
                  max_force_std: Optional[float] = None,
-                 tune_malloc: bool = True):
+                 tune_malloc: bool = True,
+                 threads: Union[int, str, None] = 'rule'):
         structures = [atoms] * systems if isinstance(atoms, Atoms) else \
             list(atoms)
+        threads = check_threads_argument(threads)
         self._check_arguments(structures, atoms, systems, beads,
                               thermostat, temperature, timestep, tau0,
                               dtype, max_drift, max_temperature)
@@ -253,6 +263,8 @@ class RingPolymerMD:
                                  self.free)
         self.step_count = 0
         self.thermostat_energy = torch.zeros(self.S, **kwargs)
+        if threads is not None:  # the work per call is known now
+            set_threads(None if threads == 'rule' else threads, self.pairs)
         self._forces, self._potential = self._evaluate(self.q)
         self._conserved_start = self.observables()['conserved']
         self.watch()

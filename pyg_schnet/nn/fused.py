@@ -2,15 +2,19 @@
 filter network, cutoff and pair messages (inference and MD)."""
 import contextlib
 import glob
+import math
 import os
+import threading
 from typing import Iterator, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 _LIBRARY = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                         '_cfconv*')
 _LOAD_ERROR: Optional[str] = None
+_LN2 = math.log(2.0)
 
 
 def _load() -> bool:
@@ -52,7 +56,7 @@ def fused_unavailable_reason() -> Optional[str]:
 #: tile by tile (memory flat in the number of pairs).
 KEEP_FILTER_ELEMENTS = 2**24
 
-_FROZEN = 0
+_FROZEN = threading.local()  # per thread: depth of frozen_weights()
 
 
 @contextlib.contextmanager
@@ -62,12 +66,11 @@ def frozen_weights() -> Iterator[None]:
     or strain (forces, stress), which would otherwise pay two GEMMs per
     pair tile for gradients nobody reads. :meth:`~pyg_schnet.models.
     AtomisticModel.evaluate` uses it outside training."""
-    global _FROZEN
-    _FROZEN += 1
+    _FROZEN.depth = getattr(_FROZEN, 'depth', 0) + 1
     try:
         yield
     finally:
-        _FROZEN -= 1
+        _FROZEN.depth -= 1
 
 
 if _AVAILABLE:
@@ -111,13 +114,14 @@ class _FusedCFConv(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad):
-        if torch.is_grad_enabled():
-            raise RuntimeError(
-                'the fused CFConv has no second derivative (training on '
-                'forces differentiates twice): it runs outside training '
-                'only; call model.train() or model.set_fused(False)')
         x, rbf, fc, w1, b1, w2, b2, i, j, raw, dh, dg = ctx.saved_tensors
         need = ctx.needs_input_grad
+        if torch.is_grad_enabled():
+            # create_graph=True (Hessians, force training outside train
+            # mode): the reference formula, differentiable to any order.
+            return _differentiable_backward(
+                grad, (x, rbf, fc, w1, b1, w2, b2), i, j, need,
+                *ctx.options)
         weights = any(need[3:7])
         out = torch.ops.pyg_schnet.cfconv_backward(
             grad, x, rbf, fc, w1, b1, w2, b2, i, j, raw, dh, dg,
@@ -127,6 +131,53 @@ class _FusedCFConv(torch.autograd.Function):
         grads += [g if weights and n else None
                   for g, n in zip(out[3:], need[3:7], strict=True)]
         return (*grads, None, None, None, None, None, None)
+
+
+def _ssp_grad(v: Tensor, threshold: float) -> Tensor:
+    # d ssp / dv as torch's softplus takes it: 1 above the threshold.
+    return torch.where(v > threshold, torch.ones_like(v), torch.sigmoid(v))
+
+
+def _differentiable_backward(grad: Tensor, inputs: Tuple[Tensor, ...],
+                             i: Tensor, j: Tensor, need: Tuple[bool, ...],
+                             threshold: float, activations: int,
+                             symmetric: bool) -> Tuple:
+    r"""The operator's backward pass written in PyTorch operators, so that
+    it is itself differentiable (Hessians; :obj:`create_graph=True`)."""
+    x, rbf, fc, w1, b1, w2, b2 = inputs
+    h = F.linear(rbf, w1, b1)
+    s = F.softplus(h, threshold=threshold) - _LN2
+    g = F.linear(s, w2, b2)
+    raw = F.softplus(g, threshold=threshold) - _LN2 if activations == 2 \
+        else g
+    W = raw * fc.unsqueeze(-1)
+    grad_i, grad_j = grad.index_select(0, i), grad.index_select(0, j)
+    out = [None] * 7
+    if need[0]:
+        out[0] = torch.zeros_like(x).index_add(0, j, grad_i * W)
+        if symmetric:
+            out[0] = out[0].index_add(0, i, grad_j * W)
+    grad_filter = grad_i * x.index_select(0, j)
+    if symmetric:
+        grad_filter = grad_filter + grad_j * x.index_select(0, i)
+    if need[2]:
+        out[2] = (grad_filter * raw).sum(-1)
+    if any(need[1:2]) or any(need[3:7]):
+        grad_g = grad_filter * fc.unsqueeze(-1)
+        if activations == 2:
+            grad_g = grad_g * _ssp_grad(g, threshold)
+        grad_h = (grad_g @ w2) * _ssp_grad(h, threshold)
+        if need[1]:
+            out[1] = grad_h @ w1
+        if need[3]:
+            out[3] = grad_h.t() @ rbf
+        if need[4]:
+            out[4] = grad_h.sum(0)
+        if need[5]:
+            out[5] = grad_g.t() @ s
+        if need[6]:
+            out[6] = grad_g.sum(0)
+    return (*out, None, None, None, None, None, None)
 
 
 def fused_cfconv(x: Tensor, edge_attr: Tensor, cutoff_values: Tensor,
@@ -151,8 +202,10 @@ def fused_cfconv(x: Tensor, edge_attr: Tensor, cutoff_values: Tensor,
     activations' derivatives are kept for it; above, pairs are processed
     in tiles of 512 and nothing of size :obj:`[P, F]` is kept: the
     backward pass recomputes the filters (memory flat in the number of
-    pairs). It has no second derivative, so it serves inference and MD,
-    not force training.
+    pairs). Differentiated with :obj:`create_graph=True` (Hessians), the
+    backward pass is the reference formula in PyTorch operators instead,
+    differentiable to any order (slower, the same numbers); training
+    takes the reference path anyway.
 
     Args:
         x (torch.Tensor): Atom features :obj:`[N, F]`.
@@ -180,7 +233,7 @@ def fused_cfconv(x: Tensor, edge_attr: Tensor, cutoff_values: Tensor,
                            f'{_LOAD_ERROR}')
     edge_index = edge_index.long()
     weights = [*lin1, *lin2]
-    if _FROZEN:
+    if getattr(_FROZEN, 'depth', 0):
         weights = [w.detach() for w in weights]
     # Keep the filters for the backward pass of small graphs only (traced
     # programs recompute: their number of pairs is not known).
