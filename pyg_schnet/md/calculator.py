@@ -63,9 +63,10 @@ class SchNetCalculator(Calculator):
         compile (bool, optional): Compute energies with a
             :func:`torch.compile`-d model (dynamic shapes, the reference
             path; forces by autograd). The first call pays the compile
-            (27–40 s on 2 CPU cores) and it wins only on small molecules:
-            measured 1.5× faster than the default path on ethanol, slower
-            from ~1,500 pairs on (``benchmarks/speed.py --compile``);
+            (9–40 s on 2 CPU cores) and it wins only on the smallest
+            molecules: measured 1.1–1.5× faster than the default path on
+            ethanol (two runs), slower on C20 and beyond
+            (``benchmarks/README.md``);
             energies, forces and per-atom energies only (stress and
             property heads use the default path). (default: :obj:`False`)
         threads (int or str, optional): torch's threads *for the whole
@@ -111,8 +112,10 @@ class SchNetCalculator(Calculator):
         self.graph = VerletGraph(self.model.cutoff, skin)
         self._compiled = None
         if compile:
-            if not isinstance(self.model, AtomisticModel):
-                raise ValueError("'compile' is for one model, not a "
+            if not isinstance(self.model, AtomisticModel) or \
+                    self.model.readout.aggr != 'sum':
+                raise ValueError("'compile' is for one energy model (a sum "
+                                 f'readout), not this '
                                  f'{type(self.model).__name__}')
             reference = copy.deepcopy(self.model)
             if hasattr(reference, 'set_fused'):

@@ -103,9 +103,8 @@ def export_energy(model: AtomisticModel, z: Tensor, pos: Tensor,
 
     With :obj:`fused=False` (the default) the program holds only torch's
     own operators and runs wherever torch does; :obj:`fused=True` keeps
-    the fused CFConv operator (``torch.ops.pyg_schnet.cfconv``, faster,
-    differentiable once), so the program needs ``import pyg_schnet`` where
-    it is loaded.
+    the fused CFConv operator (``torch.ops.pyg_schnet.cfconv``, faster),
+    so the program needs ``import pyg_schnet`` where it is loaded.
 
     The example may be one structure (molecule or crystal): torch.export
     would fix a dimension of size 1 at 1, so a single structure is traced
