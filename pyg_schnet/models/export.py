@@ -22,6 +22,7 @@ Inputs of both: :obj:`z` :obj:`[N]` (long), :obj:`pos` :obj:`[N, 3]` (Å),
 :obj:`cell_offsets` :obj:`[P, 3]` (zeros for molecules). Outputs: energy
 :obj:`[B]` (eV) and, for :func:`script`, forces :obj:`[N, 3]` (eV/Å).
 """
+import copy
 from typing import Tuple
 
 import torch
@@ -120,17 +121,11 @@ def export_energy(model: AtomisticModel, z: Tensor, pos: Tensor,
         Dim('graphs', min=1)
     shapes = ({0: atoms}, {0: atoms}, {1: pairs}, {0: atoms}, {0: graphs},
               {0: pairs})
-    flags = {module: module.fused for module in model.modules()
-             if isinstance(getattr(module, 'fused', None), bool)}
-    model.set_fused(fused)
-    try:
-        return torch.export.export(
-            _Energy(model.eval()), (z, pos, edge_index, batch, cell,
-                                    cell_offsets), dynamic_shapes=shapes,
-            strict=False)
-    finally:
-        for module, flag in flags.items():
-            module.fused = flag
+    # A copy, so that the caller's model keeps its own setting.
+    model = copy.deepcopy(model).set_fused(fused).eval()
+    return torch.export.export(
+        _Energy(model), (z, pos, edge_index, batch, cell, cell_offsets),
+        dynamic_shapes=shapes, strict=False)
 
 
 def _doubled(z: Tensor, pos: Tensor, edge_index: Tensor, batch: Tensor,

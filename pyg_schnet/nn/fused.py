@@ -2,7 +2,6 @@
 filter network, cutoff and pair messages (inference and MD)."""
 import contextlib
 import glob
-import math
 import os
 import threading
 from typing import Iterator, Optional, Tuple
@@ -11,10 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pyg_schnet.nn.activation import shifted_softplus
+from pyg_schnet.nn.pairs import pair_messages_backward
+
 _LIBRARY = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                         '_cfconv*')
 _LOAD_ERROR: Optional[str] = None
-_LN2 = math.log(2.0)
 
 
 def _load() -> bool:
@@ -146,20 +147,12 @@ def _differentiable_backward(grad: Tensor, inputs: Tuple[Tensor, ...],
     it is itself differentiable (Hessians; :obj:`create_graph=True`)."""
     x, rbf, fc, w1, b1, w2, b2 = inputs
     h = F.linear(rbf, w1, b1)
-    s = F.softplus(h, threshold=threshold) - _LN2
+    s = shifted_softplus(h, threshold)
     g = F.linear(s, w2, b2)
-    raw = F.softplus(g, threshold=threshold) - _LN2 if activations == 2 \
-        else g
-    W = raw * fc.unsqueeze(-1)
-    grad_i, grad_j = grad.index_select(0, i), grad.index_select(0, j)
+    raw = shifted_softplus(g, threshold) if activations == 2 else g
     out = [None] * 7
-    if need[0]:
-        out[0] = torch.zeros_like(x).index_add(0, j, grad_i * W)
-        if symmetric:
-            out[0] = out[0].index_add(0, i, grad_j * W)
-    grad_filter = grad_i * x.index_select(0, j)
-    if symmetric:
-        grad_filter = grad_filter + grad_j * x.index_select(0, i)
+    out[0], grad_filter = pair_messages_backward(
+        grad, x, raw * fc.unsqueeze(-1), i, j, need[0], True, symmetric)
     if need[2]:
         out[2] = (grad_filter * raw).sum(-1)
     if any(need[1:2]) or any(need[3:7]):

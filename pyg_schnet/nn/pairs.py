@@ -1,6 +1,6 @@
 """Message passing over a list of unordered pairs, with a memory-lean
 backward."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -19,18 +19,35 @@ class _PairMessages(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tuple:
-        # Differentiable operations only, so that forces can be trained
-        # (double backward).
         x, W, i, j = ctx.saved_tensors
-        grad_i, grad_j = grad.index_select(0, i), grad.index_select(0, j)
-        grad_x = grad_W = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.zeros_like(x).index_add(0, j, grad_i * W) \
-                .index_add(0, i, grad_j * W)
-        if ctx.needs_input_grad[1]:
-            grad_W = grad_i * x.index_select(0, j) + \
-                grad_j * x.index_select(0, i)
+        grad_x, grad_W = pair_messages_backward(
+            grad, x, W, i, j, ctx.needs_input_grad[0],
+            ctx.needs_input_grad[1])
         return grad_x, grad_W, None, None
+
+
+def pair_messages_backward(grad: Tensor, x: Tensor, W: Tensor, i: Tensor,
+                           j: Tensor, need_x: bool = True,
+                           need_W: bool = True, symmetric: bool = True
+                           ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    r"""The gradients of :math:`\mathbf{y}_i = \sum \mathbf{x}_j \odot
+    \mathbf{W}_{ij}` (and, with :obj:`symmetric`, :math:`\mathbf{y}_j
+    \mathrel{+}= \mathbf{x}_i \odot \mathbf{W}_{ij}`) for :obj:`x` and
+    :obj:`W` from :obj:`grad` :math:`= \partial L / \partial
+    \mathbf{y}`, in differentiable operations only, so that forces can be
+    trained (double backward)."""
+    grad_i = grad.index_select(0, i)
+    grad_j = grad.index_select(0, j) if symmetric else None
+    grad_x = grad_W = None
+    if need_x:
+        grad_x = torch.zeros_like(x).index_add(0, j, grad_i * W)
+        if symmetric:
+            grad_x = grad_x.index_add(0, i, grad_j * W)
+    if need_W:
+        grad_W = grad_i * x.index_select(0, j)
+        if symmetric:
+            grad_W = grad_W + grad_j * x.index_select(0, i)
+    return grad_x, grad_W
 
 
 def pair_messages(x: Tensor, W: Tensor, edge_index: Tensor) -> Tensor:
